@@ -1,0 +1,32 @@
+# Everything a fresh machine needs: `make quickstart` runs the main job, `make test` the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RECORDS ?= ../shared/mcu-measurements
+OUT    ?= runs/quickstart
+
+.PHONY: install quickstart test test-all bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+quickstart: $(STAMP)
+	$(BIN)/python -m orchestrator.quickstart --records $(RECORDS) --out $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m ''
+
+bench: $(STAMP)
+	$(BIN)/python bench/lut_predictor.py --records $(RECORDS)
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,93 @@
+"""Price single ops on one board: measured cycles where the LUT has them, predicted (and flagged)
+where it does not. This is what every cost figure of the project is built from."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _storage
+from ._lut import MEASURED, PREDICTED, Lut, OpConfig
+from ._mcu import Mcu, load_mcu
+from ._predictor import Predictor
+from .errors import InputError
+
+PREDICTOR_FILE = "predictor.json"
+
+
+@dataclass(frozen=True)
+class OpCost:
+    config: OpConfig
+    cycles: float            # kernel cycles
+    overhead_cycles: float   # interpreter overhead around the kernel
+    source: str              # "measured" | "predicted"
+    donor: str | None = None  # the board whose fitted model predicted it (predicted rows only)
+
+
+def read_predictor(lut_url: str) -> Predictor | None:
+    url = _storage.join(lut_url, PREDICTOR_FILE)
+    if not _storage.exists(url):
+        return None
+    return Predictor.from_json(_storage.read_bytes(url).decode("utf-8", "replace"), source=url)
+
+
+def write_predictor(lut_url: str, predictor: Predictor) -> str:
+    url = _storage.join(lut_url, PREDICTOR_FILE)
+    _storage.write_bytes(url, predictor.to_json().encode())
+    return url
+
+
+class LatencyModel:
+    """Cycles of any op configuration on one MCU. Holds no global state: one per board."""
+
+    def __init__(self, mcu: Mcu, lut: Lut, predictor: Predictor | None = None):
+        self.mcu = mcu
+        self.lut = lut.for_mcu(mcu.name)
+        self.predictor = predictor
+        measured = self.lut.frame[self.lut.frame["source"] == MEASURED]["overhead_cycles"]
+        measured = measured[np.isfinite(measured)]
+        # When a row has no overhead of its own, the board's typical one is the best guess.
+        self._default_overhead = float(measured.median()) if len(measured) else None
+        self._cache: dict[OpConfig, OpCost] = {}
+
+    @classmethod
+    def open(cls, lut_url: str, mcu: str | Mcu) -> "LatencyModel":
+        """The LUT folder's rows for `mcu` and its predictor (fitted now if the folder has none)."""
+        mcu = load_mcu(mcu)
+        predictor = read_predictor(lut_url)
+        if predictor is None:
+            everything = Lut.read(lut_url)
+            if len(everything.measured()):
+                predictor = Predictor.fit(everything.measured())
+        return cls(mcu, Lut.read(lut_url, mcu.name), predictor)
+
+    def price(self, config: OpConfig) -> OpCost:
+        cost = self._cache.get(config)
+        if cost is None:
+            cost = self._cache[config] = self._price(config)
+        return cost
+
+    def can_price(self, config: OpConfig) -> bool:
+        return (self.lut.lookup(self.mcu.name, config) is not None
+                or (self.predictor is not None and self.predictor.can_predict(self.mcu, config)))
+
+    def _price(self, config: OpConfig) -> OpCost:
+        row = self.lut.lookup(self.mcu.name, config)
+        predicted_overhead = None
+        if row is None or not math.isfinite(row["overhead_cycles"]):
+            if self.predictor is not None and self.predictor.can_predict(self.mcu, config):
+                cycles, overhead = self.predictor.predict(self.mcu, [config])
+                predicted_overhead = float(overhead[0])
+                if row is None:
+                    return OpCost(config, float(cycles[0]), predicted_overhead, PREDICTED,
+                                  self.predictor.donor(self.mcu))
+            elif row is None:
+                raise InputError(
+                    f"{config.op} {config.to_dict()} on {self.mcu.name}: neither measured in the "
+                    "LUT nor predictable (import measurements of this op or fit a predictor)")
+        overhead = row["overhead_cycles"]
+        if not math.isfinite(overhead):
+            overhead = predicted_overhead if predicted_overhead is not None else (self._default_overhead or 0.0)
+        return OpCost(config, float(row["cycles"]), float(overhead), row["source"])
