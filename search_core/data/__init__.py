@@ -1,0 +1,19 @@
+"""Data sets for the search: windows × time steps × sensor channels, split three ways, z-scored.
+
+    from search_core.data import load_dataset
+    ds = load_dataset("ucihar")            # (N, 128, 9), 6 classes, official test subjects
+    ds = load_dataset("my_windows.npz")    # user data: X (N, C, T), y, optional subject/split/meta
+    ds.x_train, ds.y_train, ds.summary()
+
+Every bad input raises `InputError` (a ValueError) whose message names the file and the problem.
+Files are read by our own parsers; no pickle from user input is ever loaded.
+"""
+
+from lut_store.errors import InputError
+
+from ._dataset import MIN_WINDOW, Dataset, check_searchable
+from ._load import KNOWN_DATASETS, load_dataset
+from ._windows import windows_from_recording
+
+__all__ = ["Dataset", "InputError", "KNOWN_DATASETS", "MIN_WINDOW", "check_searchable", "load_dataset",
+           "windows_from_recording"]
