@@ -4,8 +4,11 @@ on-device measurements, a fitted predictor for what was never measured, and pric
 Imports numpy, pandas, pyarrow and fsspec only: no torch, no TensorFlow, no Ray.
 """
 
+from ._cost import op_configs, price_model
 from ._lut import LUT_SCHEMA_VERSION, Lut, OpConfig
 from ._mcu import Mcu, list_mcus, load_mcu
+from ._predictor import Predictor, cross_validate, onboarding_error
+from ._pricing import LatencyModel, OpCost, read_predictor, write_predictor
 from ._records import ImportReport, import_records
 from .errors import InputError
 

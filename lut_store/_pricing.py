@@ -81,8 +81,10 @@ class LatencyModel:
                 cycles, overhead = self.predictor.predict(self.mcu, [config])
                 predicted_overhead = float(overhead[0])
                 if row is None:
+                    donor = self.predictor.donor(self.mcu)
+                    # Name the donor only when another board's model stands in for this one.
                     return OpCost(config, float(cycles[0]), predicted_overhead, PREDICTED,
-                                  self.predictor.donor(self.mcu))
+                                  donor if donor != self.mcu.name else None)
             elif row is None:
                 raise InputError(
                     f"{config.op} {config.to_dict()} on {self.mcu.name}: neither measured in the "
