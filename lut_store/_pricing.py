@@ -4,7 +4,7 @@ where it does not. This is what every cost figure of the project is built from."
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,6 +15,11 @@ from ._predictor import Predictor
 from .errors import InputError
 
 PREDICTOR_FILE = "predictor.json"
+
+# In int8 kernels a fused activation of this kind only sets the requantisation clamp: the cycles
+# are the same, so a row measured with one prices the others.
+_CLAMP_ONLY = ("none", "relu", "relu6", "relu_n1_to_1")
+_CLAMPING_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD"}
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,20 @@ class LatencyModel:
         return cost
 
     def can_price(self, config: OpConfig) -> bool:
-        return (self.lut.lookup(self.mcu.name, config) is not None
+        return (self._lookup(config) is not None
                 or (self.predictor is not None and self.predictor.can_predict(self.mcu, config)))
 
-    def _price(self, config: OpConfig) -> OpCost:
+    def _lookup(self, config: OpConfig) -> dict | None:
         row = self.lut.lookup(self.mcu.name, config)
+        if row is None and config.op in _CLAMPING_OPS and config.activation in _CLAMP_ONLY:
+            for activation in _CLAMP_ONLY:
+                row = self.lut.lookup(self.mcu.name, replace(config, activation=activation))
+                if row is not None:
+                    break
+        return row
+
+    def _price(self, config: OpConfig) -> OpCost:
+        row = self._lookup(config)
         predicted_overhead = None
         if row is None or not math.isfinite(row["overhead_cycles"]):
             if self.predictor is not None and self.predictor.can_predict(self.mcu, config):

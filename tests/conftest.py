@@ -42,3 +42,34 @@ def s3_bucket(s3_endpoint, monkeypatch):
     make_bucket(s3_endpoint, name)
     yield name
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def l552_lut(measurements):
+    """The real nucleo-l552ze-q measurements as a Lut (imported once per session)."""
+    from lut_store import import_records
+    lut, _ = import_records(measurements / "nucleo-l552ze-q", "nucleo-l552ze-q")
+    return lut
+
+
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory):
+    """Random architectures of the UCI-HAR space (128 x 9, 6 classes), exported as int8 .tflite:
+    branchy graphs with ADDs, the kind on which TFLM's planner fragments."""
+    import random
+
+    import numpy as np
+    from search_core.deploy import build_keras, to_int8_tflite
+    from search_core.space import SearchSpace
+
+    space = SearchSpace(128, 9, 6)
+    rng = random.Random(7)
+    archs = [space.largest(), space.smallest()] + [space.random(rng) for _ in range(4)]
+    folder = tmp_path_factory.mktemp("models")
+    calib = np.random.default_rng(0).normal(size=(8, 128, 9)).astype("float32")
+    out = []
+    for i, arch in enumerate(archs):
+        path = folder / f"arch{i}.tflite"
+        path.write_bytes(to_int8_tflite(build_keras(arch), calib))
+        out.append((arch, path))
+    return out

@@ -1,0 +1,116 @@
+"""From learned probabilities to an architecture that is guaranteed to fit.
+
+Soft penalties only make a fit likely. After taking the most probable architecture we check its
+exact costs and, while any budget is exceeded, apply the shrink step (narrower width, a branch or
+the residual off, a cell skipped, a smaller kernel) that gives up the least probability per unit
+of budget violation it removes. Each step makes the network strictly cheaper, so this ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from lut_store.errors import InputError
+
+from .architecture import (BRANCH_KERNELS, SF_BOTTLENECKS, SF_WIDTHS, TR_KERNELS, TR_WIDTHS,
+                           Architecture)
+from .hardware import CostModel
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Latency in ms and peak RAM in bytes; None means unconstrained."""
+
+    latency_ms: float | None = None
+    memory_bytes: float | None = None
+
+    def violation(self, latency_ms: float, memory_bytes: float) -> float:
+        """Σ log(cost / target) over the budgets that are exceeded (0 when everything fits)."""
+        v = 0.0
+        if self.latency_ms is not None and latency_ms > self.latency_ms:
+            v += math.log(latency_ms / self.latency_ms)
+        if self.memory_bytes is not None and memory_bytes > self.memory_bytes:
+            v += math.log(memory_bytes / self.memory_bytes)
+        return v
+
+
+def _smaller(options: tuple[int, ...], value: int) -> int | None:
+    i = options.index(value)
+    return options[i - 1] if i > 0 else None
+
+
+def shrink_moves(arch: Architecture) -> list[tuple[str, Architecture]]:
+    """Every architecture one small step smaller than `arch`."""
+    moves = []
+    tr, sf = list(arch.tr_cells), list(arch.sf_cells)
+
+    def with_tr(i, cell):
+        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes,
+                            tuple(tr[:i] + [cell] + tr[i + 1:]), tuple(sf))
+
+    def with_sf(j, cell):
+        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes, tuple(tr),
+                            tuple(sf[:j] + [cell] + sf[j + 1:])).canonical()
+
+    for i, cell in enumerate(tr):
+        if (w := _smaller(TR_WIDTHS, cell.width)) is not None:
+            moves.append((f"tr{i}.width {cell.width}->{w}", with_tr(i, replace(cell, width=w))))
+        if (k := _smaller(TR_KERNELS, cell.kernel)) is not None:
+            moves.append((f"tr{i}.kernel {cell.kernel}->{k}", with_tr(i, replace(cell, kernel=k))))
+    for j, cell in enumerate(sf):
+        if cell.skip:
+            continue
+        if not cell.reduce:
+            moves.append((f"sf{j} skipped", with_sf(j, replace(cell, skip=True))))
+        if (w := _smaller(SF_WIDTHS, cell.width)) is not None:
+            moves.append((f"sf{j}.width {cell.width}->{w}", with_sf(j, replace(cell, width=w))))
+        if cell.has_branches and (b := _smaller(SF_BOTTLENECKS, cell.bottleneck)) is not None:
+            moves.append((f"sf{j}.bottleneck {cell.bottleneck}->{b}",
+                          with_sf(j, replace(cell, bottleneck=b))))
+        for n, k in enumerate(BRANCH_KERNELS):
+            if cell.branches[n]:
+                branches = tuple(False if m == n else on for m, on in enumerate(cell.branches))
+                if any(branches) or cell.residual:
+                    moves.append((f"sf{j}.branch{k} off", with_sf(j, replace(cell, branches=branches))))
+        if cell.residual and cell.has_branches:
+            moves.append((f"sf{j}.residual off", with_sf(j, replace(cell, residual=False))))
+    return moves
+
+
+def repair(arch: Architecture, cost: CostModel, budget: Budget,
+           log_prob: Callable[[Architecture], float] | None = None,
+           max_steps: int = 500) -> tuple[Architecture, list[str]]:
+    """The closest architecture to `arch` (in learned probability) that fits `budget`."""
+    log_prob = log_prob or (lambda a: 0.0)
+    steps: list[str] = []
+
+    def violation(a: Architecture) -> float:
+        return budget.violation(cost.latency_ms(a), cost.peak_memory_bytes(a))
+
+    current, v = arch, violation(arch)
+    lp = log_prob(arch)
+    while v > 0:
+        if len(steps) >= max_steps:
+            break
+        best = None
+        for desc, cand in shrink_moves(current):
+            v_new = violation(cand)
+            if v_new >= v - 1e-12:
+                continue
+            lp_new = log_prob(cand)
+            # Probability given up per unit of violation removed; ties: the bigger reduction.
+            score = ((lp - lp_new) / (v - v_new), -(v - v_new))
+            if best is None or score < best[0]:
+                best = (score, desc, cand, v_new, lp_new)
+        if best is None:
+            break
+        _, desc, current, v, lp = best
+        steps.append(desc)
+    if v > 0:
+        raise InputError(
+            f"no architecture near the search's choice fits the budget (latency "
+            f"{cost.latency_ms(current):.2f} ms, memory {cost.peak_memory_bytes(current)} B after "
+            f"{len(steps)} shrink steps)")
+    return current, steps

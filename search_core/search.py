@@ -1,0 +1,347 @@
+"""One MicroNAS search, start to finish: DNAS → derivation with a hard budget guarantee → float
+retraining → scores. `run_search` is the Python API behind `micronas search`."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lut_store import InputError, LatencyModel
+
+from .architecture import Architecture
+from .data import Dataset, check_searchable
+from .derive import Budget, repair
+from .hardware import CostModel
+from .loss import HardwareLoss
+from .space import SearchSpace
+from .supernet import ArchitectureParameters, Network, Supernet
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that shapes one search besides the data, the board and the budget."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    seed: int = 0
+    weight_lr: float = 1e-3
+    weight_clip: float = 5.0
+    # Adam on the architecture logits, cosine-annealed. The paper's SGD at 0.36 collapses the
+    # distribution onto the smallest network within the first epoch here (the 4x over-budget
+    # penalty dominates before the weights have learnt anything).
+    arch_lr: float = 3e-3
+    arch_lr_min: float = 3e-4
+    warmup_epochs: int = 2         # weight-only epochs first: do not judge untrained candidates
+    tau_start: float = 1.0         # Gumbel-softmax temperature, annealed exponentially per batch
+    tau_end: float = 0.1           # gentler than the paper's 1e-5 floor (noisy gradients late on)
+    dropout: float = 0.3
+    loss: HardwareLoss = field(default_factory=HardwareLoss)
+    retrain_epochs: int = 40
+    retrain_patience: int = 10
+    retrain_lr: float = 1e-3
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "retrain_epochs", "retrain_patience"):
+            if getattr(self, name) < (0 if name == "epochs" else 1):
+                raise InputError(f"search config: {name} must be positive, got {getattr(self, name)}")
+        if not 0 < self.tau_end <= self.tau_start:
+            raise InputError("search config: need 0 < tau_end <= tau_start")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _batches(n: int, size: int, generator: torch.Generator):
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, size):
+        yield order[start:start + size]
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
+    """Accuracy, macro-F1 and the confusion matrix (rows: true class)."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(float)
+    precision = np.divide(tp, cm.sum(0), out=np.zeros_like(tp), where=cm.sum(0) > 0)
+    recall = np.divide(tp, cm.sum(1), out=np.zeros_like(tp), where=cm.sum(1) > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp),
+                   where=(precision + recall) > 0)
+    present = cm.sum(1) > 0
+    return {"accuracy": float(tp.sum() / max(cm.sum(), 1)),
+            "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+            "confusion": cm.tolist()}
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    model.eval()
+    out = [model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy() for i in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+@dataclass
+class DnasOutcome:
+    params: ArchitectureParameters
+    history: list[dict]
+    seconds: float
+
+
+def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
+             progress: Callable[[dict], None] | None = None) -> DnasOutcome:
+    """Alternate architecture steps (validation batches) and weight steps (training batches)."""
+    space = SearchSpace(data.window, data.n_channels, data.n_classes)
+    gen = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    net = Supernet(space, config.dropout)
+    params = ArchitectureParameters(space)
+    w_opt = torch.optim.Adam(net.parameters(), lr=config.weight_lr)
+    a_opt = torch.optim.Adam(params.parameters(), lr=config.arch_lr, betas=(0.5, 0.999))
+    xt, yt = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    xv, yv = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    steps_per_epoch = math.ceil(len(xt) / config.batch_size)
+    search_steps = max((config.epochs - config.warmup_epochs) * steps_per_epoch, 1)
+    a_sched = torch.optim.lr_scheduler.CosineAnnealingLR(a_opt, search_steps, config.arch_lr_min)
+    decay = (config.tau_end / config.tau_start) ** (1 / search_steps)
+    tau, history, start = config.tau_start, [], time.perf_counter()
+    lat_t, mem_t = budget.latency_ms, budget.memory_bytes
+    for epoch in range(config.epochs):
+        searching = epoch >= config.warmup_epochs
+        net.train()
+        sums = {"ce": 0.0, "lat": 0.0, "mem": 0.0, "n": 0}
+        val_order = _batches(len(xv), config.batch_size, gen)
+        for idx in _batches(len(xt), config.batch_size, gen):
+            if searching:
+                vidx = next(val_order, None)
+                if vidx is None:
+                    val_order = _batches(len(xv), config.batch_size, gen)
+                    vidx = next(val_order)
+                r = params.sample(tau, gen)
+                ce = F.cross_entropy(net(xv[vidx], r), yv[vidx])
+                lat = cost.expected_latency_ms(r)
+                mem = cost.expected_peak_memory_bytes(r)
+                loss = config.loss(ce, lat, mem, lat_t, mem_t)
+                a_opt.zero_grad()
+                w_opt.zero_grad()
+                loss.backward()
+                a_opt.step()
+                a_sched.step()
+                tau = max(tau * decay, config.tau_end)
+                sums["lat"] += float(lat)
+                sums["mem"] += float(mem)
+            with torch.no_grad():
+                r = params.sample(tau, gen) if searching else params.probabilities()
+            ce = F.cross_entropy(net(xt[idx], r), yt[idx])
+            w_opt.zero_grad()
+            ce.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.weight_clip)
+            w_opt.step()
+            sums["ce"] += float(ce.detach())
+            sums["n"] += 1
+        with torch.no_grad():
+            p = params.probabilities()
+            row = {"epoch": epoch + 1, "searching": searching, "tau": tau,
+                   "train_loss": sums["ce"] / max(sums["n"], 1),
+                   "expected_latency_ms": float(cost.expected_latency_ms(p)),
+                   "expected_memory_bytes": float(cost.expected_peak_memory_bytes(p)),
+                   "argmax": params.argmax().to_json(), "seconds": time.perf_counter() - start}
+        history.append(row)
+        if progress:
+            progress(row)
+    return DnasOutcome(params, history, time.perf_counter() - start)
+
+
+@dataclass
+class TrainOutcome:
+    network: Network
+    val_accuracy: float
+    epochs: int
+    seconds: float
+
+
+def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
+            progress: Callable[[dict], None] | None = None) -> TrainOutcome:
+    """Float training of the derived architecture from fresh weights, early-stopped on validation."""
+    torch.manual_seed(config.seed + 1)
+    gen = torch.Generator().manual_seed(config.seed + 1)
+    net = Network(arch, config.dropout)
+    opt = torch.optim.Adam(net.parameters(), lr=config.retrain_lr)
+    xt, yt = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    best = (-1.0, None, 0)
+    start = time.perf_counter()
+    epoch = 0
+    for epoch in range(1, config.retrain_epochs + 1):
+        net.train()
+        for idx in _batches(len(xt), config.batch_size, gen):
+            loss = F.cross_entropy(net(xt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.weight_clip)
+            opt.step()
+        acc = float((predict(net, data.x_val) == data.y_val).mean())
+        if acc > best[0]:
+            best = (acc, {k: v.clone() for k, v in net.state_dict().items()}, epoch)
+        if progress:
+            progress({"epoch": epoch, "val_accuracy": acc, "best": best[0]})
+        if epoch - best[2] >= config.retrain_patience:
+            break
+    net.load_state_dict(best[1])
+    return TrainOutcome(net, best[0], epoch, time.perf_counter() - start)
+
+
+def versions() -> dict:
+    import pandas
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "pandas": pandas.__version__, "micronas": _package_version()}
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("micronas")
+    except Exception:  # noqa: BLE001 - running from a checkout
+        return "dev"
+
+
+@dataclass
+class SearchResult:
+    architecture: Architecture
+    result: dict
+    network: Network
+
+
+def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
+               mem_kb: float | None, config: SearchConfig = SearchConfig(),
+               out_dir: str | os.PathLike | None = None, show_progress: bool = False) -> SearchResult:
+    """Search, derive (with repair), retrain, score; optionally write architecture.json and
+    result.json into `out_dir` (all or nothing)."""
+    for name, value in (("latency budget", lat_ms), ("memory budget", mem_kb)):
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            raise InputError(f"{name} must be a positive number, got {value}")
+    check_searchable(data)
+    mcu = latency.mcu
+    mem_bytes = None if mem_kb is None else mem_kb * 1024
+    sram = mcu.sram_bytes
+    budget = Budget(lat_ms, sram if mem_bytes is None else min(mem_bytes, sram))
+    space = SearchSpace(data.window, data.n_channels, data.n_classes)
+    cost = CostModel(latency)
+    cheapest = cost.cheapest(space)
+    if (lat_ms is not None and cheapest.latency_ms > lat_ms) or \
+            cheapest.memory_bytes > budget.memory_bytes:
+        raise InputError(
+            f"no network of the space fits on {mcu.name}: the smallest latency is "
+            f"{cheapest.latency_ms:.2f} ms (budget {lat_ms} ms) and the smallest peak memory "
+            f"{cheapest.memory_bytes / 1024:.2f} KB (budget {budget.memory_bytes / 1024:.2f} KB)")
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and any(out_dir.iterdir()):
+            if not (out_dir / "result.json").exists():
+                raise InputError(f"{out_dir}: exists and is not empty (and holds no earlier result)")
+
+    bars = _Progress(show_progress, config)
+    outcome = run_dnas(data, cost, budget, config, bars.search)
+    chosen = outcome.params.argmax()
+    arch, repairs = repair(chosen, cost, budget, outcome.params.log_prob)
+    bars.close_search()
+    trained = retrain(arch, data, config, bars.train)
+    bars.close()
+    test = scores(data.y_test, predict(trained.network, data.x_test), data.n_classes)
+    expected = outcome.params.probabilities()
+    mem = cost.memory(arch)
+    result = {
+        "dataset": data.name, "mcu": mcu.name, "clock_hz": mcu.clock_hz,
+        "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
+                   "memory_bytes_effective": budget.memory_bytes},
+        "architecture": json.loads(arch.to_json()),
+        "derived": json.loads(chosen.to_json()), "repairs": repairs,
+        "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
+        "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
+        "scratch_bytes": mem.scratch_bytes,
+        "expected_latency_ms": float(cost.expected_latency_ms(expected)),
+        "expected_memory_bytes": float(cost.expected_peak_memory_bytes(expected)),
+        "fits": bool(budget.violation(cost.latency_ms(arch), mem.peak_bytes) == 0),
+        "val_accuracy": trained.val_accuracy,
+        "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
+        "test_confusion": test["confusion"],
+        "parameters": sum(p.numel() for p in trained.network.parameters()),
+        "timings": {"search_s": outcome.seconds, "retrain_s": trained.seconds,
+                    "retrain_epochs": trained.epochs},
+        "search_history": outcome.history,
+        "config": {**config.to_dict(), "loss": config.loss.to_dict()},
+        "seed": config.seed, "lut_hash": latency.lut.content_hash(),
+        "predictor": getattr(latency.predictor, "version", None),
+        "versions": versions(), "data": data.summary(),
+    }
+    if out_dir is not None:
+        _write_outputs(Path(out_dir), arch, result, trained.network)
+    return SearchResult(arch, result, trained.network)
+
+
+def _write_outputs(out_dir: Path, arch: Architecture, result: dict, network: Network) -> None:
+    """Write into a fresh temporary folder beside out_dir, then move the files in: a crash leaves
+    either the old result or the new one, never half of one."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (tmp / "architecture.json").write_text(arch.to_json() + "\n")
+        torch.save(network.state_dict(), tmp / "weights.pt")
+        (tmp / "result.json").write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
+        out_dir.mkdir(exist_ok=True)
+        for name in ("architecture.json", "weights.pt", "result.json"):  # result.json last
+            os.replace(tmp / name, out_dir / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _jsonable(value: Any):
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class _Progress:
+    """tqdm bars on stderr: one for the search epochs, one for retraining."""
+
+    def __init__(self, enabled: bool, config: SearchConfig):
+        self.enabled = enabled and sys.stderr is not None
+        self._search = self._train = None
+        if self.enabled:
+            from tqdm import tqdm
+            self._tqdm = tqdm
+            self._search = tqdm(total=config.epochs, desc="search", unit="epoch", file=sys.stderr)
+            self._retrain_total = config.retrain_epochs
+
+    def search(self, row: dict) -> None:
+        if self._search is not None:
+            self._search.set_postfix(loss=f"{row['train_loss']:.3f}",
+                                     lat=f"{row['expected_latency_ms']:.1f}ms",
+                                     mem=f"{row['expected_memory_bytes'] / 1024:.1f}KB",
+                                     tau=f"{row['tau']:.2f}")
+            self._search.update(1)
+
+    def close_search(self) -> None:
+        if self._search is not None:
+            self._search.close()
+            self._train = self._tqdm(total=self._retrain_total, desc="retrain", unit="epoch",
+                                     file=sys.stderr)
+
+    def train(self, row: dict) -> None:
+        if self._train is not None:
+            self._train.set_postfix(val_acc=f"{row['val_accuracy']:.4f}", best=f"{row['best']:.4f}")
+            self._train.update(1)
+
+    def close(self) -> None:
+        if self._train is not None:
+            self._train.close()

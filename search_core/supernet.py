@@ -1,0 +1,241 @@
+"""The relaxed MicroNAS supernet and the discrete network, in PyTorch, built from one set of parts.
+
+Both use TensorFlow's `same` padding (asymmetric for even kernels and strided convs) so that the
+PyTorch model, the Keras rebuild and the int8 TFLite model agree sample for sample; every conv is
+followed by ReLU, as in the deployed graph. The supernet computes each searchable conv at its widest
+and multiplies the output by a soft channel mask: channel c is weighted by P(width > c).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .architecture import (BRANCH_KERNELS, SF_BOTTLENECKS, SF_WIDTHS, TR_KERNELS, TR_WIDTHS,
+                           Architecture, SfCell, TrCell)
+from .hardware import Relaxation, SfChoice, TrChoice
+from .space import SearchSpace
+
+TR_MAX, SF_MAX = max(TR_WIDTHS), max(SF_WIDTHS)
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF `same`: output ceil(size/stride), the extra padding (if odd) goes after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv(nn.Module):
+    """Conv2d + ReLU with TF `same` padding on NCHW tensors (H = time, W = sensors)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], stride: tuple[int, int],
+                 relu: bool = True):
+        super().__init__()
+        self.kernel, self.stride, self.relu = kernel, stride, relu
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = same_padding(x.shape[2], self.kernel[0], self.stride[0])
+        left, right = same_padding(x.shape[3], self.kernel[1], self.stride[1])
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        y = self.conv(x)
+        return F.relu(y) if self.relu else y
+
+
+_STEPS: dict[tuple, torch.Tensor] = {}
+
+
+def width_mask(probs: torch.Tensor, options: tuple[int, ...], channels: int) -> torch.Tensor:
+    """Soft channel mask (channels,): Σ_i p_i · 1[c < options[i]] = P(width > c)."""
+    key = (options, channels, probs.dtype)
+    steps = _STEPS.get(key)
+    if steps is None:  # a constant per (options, channels): built once, never mutated
+        steps = _STEPS[key] = (torch.arange(channels)[None, :]
+                               < torch.tensor(options)[:, None]).to(probs.dtype)
+    return probs @ steps
+
+
+def _masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return x * mask.view(1, -1, 1, 1)
+
+
+def _pad_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    return x if x.shape[1] == channels else F.pad(x, (0, 0, 0, 0, 0, channels - x.shape[1]))
+
+
+class Supernet(nn.Module):
+    """Every candidate of the space at once; `forward(x, relaxation)` mixes them."""
+
+    def __init__(self, space: SearchSpace, dropout: float = 0.3):
+        super().__init__()
+        self.space = space
+        self.dropout = nn.Dropout(dropout)
+        self.tr = nn.ModuleList()
+        c_in = 1
+        for _ in space.tr_shapes:
+            self.tr.append(nn.ModuleList(SameConv(c_in, TR_MAX, (k, 1), (2, 1)) for k in TR_KERNELS))
+            c_in = TR_MAX
+        self.sf = nn.ModuleList()
+        for shape in space.sf_shapes:
+            stride = (1, 2) if shape.reduce else (1, 1)
+            self.sf.append(nn.ModuleDict({
+                "bottleneck": SameConv(c_in, max(SF_BOTTLENECKS), (1, shape.width_in), stride),
+                "branches": nn.ModuleList(SameConv(max(SF_BOTTLENECKS), SF_MAX, (k, 1), (1, 1))
+                                          for k in BRANCH_KERNELS),
+                "residual": SameConv(c_in, SF_MAX, (1, 2) if shape.reduce else (1, 1), stride),
+            }))
+            c_in = SF_MAX
+        self.classifier = SameConv(c_in, space.n_classes, (1, 1), (1, 1), relu=False)
+
+    def weights(self) -> list[nn.Parameter]:
+        return list(self.parameters())
+
+    def forward(self, x: torch.Tensor, r: Relaxation) -> torch.Tensor:
+        """x: (B, T, S) windows → class logits (B, K) (log-softmax is taken by the loss)."""
+        x = x.unsqueeze(1)
+        for convs, choice in zip(self.tr, r.tr):
+            y = sum(p * conv(x) for p, conv in zip(choice.kernel, convs))
+            x = self.dropout(_masked(y, width_mask(choice.width, TR_WIDTHS, TR_MAX)))
+        for cell, shape, choice in zip(self.sf, self.space.sf_shapes, r.sf):
+            mask = width_mask(choice.width, SF_WIDTHS, SF_MAX)
+            bott = _masked(cell["bottleneck"](x),
+                           width_mask(choice.bottleneck, SF_BOTTLENECKS, max(SF_BOTTLENECKS)))
+            block = sum(p * conv(bott) for p, conv in zip(choice.branches, cell["branches"]))
+            y = _masked(block + choice.residual * cell["residual"](x), mask)
+            if choice.skip is not None:
+                y = choice.skip * _pad_channels(x, SF_MAX) + (1 - choice.skip) * y
+            x = y
+        return self.classifier(x).mean(dim=(2, 3))
+
+
+def _module_key(op_name: str) -> str:
+    return op_name.replace(".", "__")  # ModuleDict keys may not contain dots
+
+
+class Network(nn.Module):
+    """One discrete architecture: an interpreter of `arch.ops()`, the very graph that is priced
+    and deployed (no masks, no mixing; a skipped cell has no ops, so it is the identity)."""
+
+    def __init__(self, arch: Architecture, dropout: float = 0.3):
+        super().__init__()
+        self.arch = arch
+        self.ops = arch.ops()
+        self.dropout = nn.Dropout(dropout)
+        self.convs = nn.ModuleDict()
+        for op in self.ops:
+            c = op.config
+            if c.op == "CONV_2D":
+                self.convs[_module_key(op.name)] = SameConv(
+                    c.input_shape[-1], c.output_shape[-1], c.kernel, c.stride, c.activation == "relu")
+
+    def conv(self, op_name: str) -> SameConv:
+        return self.convs[_module_key(op_name)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, S) → class logits (B, K) (the SOFTMAX op is left to the loss)."""
+        tensors = {0: x.unsqueeze(1)}
+        for op in self.ops:
+            kind, args = op.config.op, [tensors[i] for i in op.inputs]
+            if kind == "CONV_2D":
+                y = self.conv(op.name)(args[0])
+                if op.name.startswith("tr"):  # MicroNAS: dropout after the Time-Reduce cells
+                    y = self.dropout(y)
+            elif kind == "ADD":
+                y = args[0] + args[1]
+            elif kind == "MEAN":
+                y = args[0].mean(dim=(2, 3))
+            elif kind == "SOFTMAX":
+                return args[0]
+            else:  # pragma: no cover - the space emits no other ops
+                raise NotImplementedError(kind)
+            tensors[op.output] = y
+        return tensors[self.ops[-1].output]
+
+
+class ArchitectureParameters(nn.Module):
+    """The logits of every choice. `sample` draws a Gumbel-softmax relaxation, `probabilities`
+    gives the current distribution, `argmax` the most probable architecture."""
+
+    def __init__(self, space: SearchSpace):
+        super().__init__()
+        self.space = space
+        z = lambda *shape: nn.Parameter(torch.zeros(*shape))  # noqa: E731 - uniform start
+        self.tr_kernel = nn.ParameterList(z(len(TR_KERNELS)) for _ in space.tr_shapes)
+        self.tr_width = nn.ParameterList(z(len(TR_WIDTHS)) for _ in space.tr_shapes)
+        self.sf_bottleneck = nn.ParameterList(z(len(SF_BOTTLENECKS)) for _ in space.sf_shapes)
+        self.sf_branches = nn.ParameterList(z(len(BRANCH_KERNELS), 2) for _ in space.sf_shapes)
+        self.sf_width = nn.ParameterList(z(len(SF_WIDTHS)) for _ in space.sf_shapes)
+        self.sf_residual = nn.ParameterList(z(2) for _ in space.sf_shapes)
+        # Reducing cells cannot be skipped; their entry is unused (kept for simple indexing).
+        self.sf_skip = nn.ParameterList(z(2) for _ in space.sf_shapes)
+
+    def _relax(self, f) -> Relaxation:
+        """Apply `f` (logits → probabilities along the last axis) to every choice."""
+        tr = [TrChoice(f(k), f(w)) for k, w in zip(self.tr_kernel, self.tr_width)]
+        sf = []
+        for j, shape in enumerate(self.space.sf_shapes):
+            on = f(self.sf_branches[j])[..., 1]
+            sf.append(SfChoice(f(self.sf_bottleneck[j]), on, f(self.sf_width[j]),
+                               f(self.sf_residual[j])[1],
+                               None if shape.reduce else f(self.sf_skip[j])[1]))
+        return Relaxation(self.space, tr, sf)
+
+    def sample(self, tau: float, generator: torch.Generator | None = None) -> Relaxation:
+        def gumbel_softmax(logits: torch.Tensor) -> torch.Tensor:
+            u = torch.rand(logits.shape, generator=generator).clamp_(1e-10, 1 - 1e-10)
+            return torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
+        return self._relax(gumbel_softmax)
+
+    def probabilities(self) -> Relaxation:
+        return self._relax(lambda logits: torch.softmax(logits, dim=-1))
+
+    @torch.no_grad()
+    def argmax(self) -> Architecture:
+        """The most probable architecture, made valid with the most probable fix."""
+        p = self.probabilities()
+        tr = [TrCell(TR_KERNELS[int(c.kernel.argmax())], TR_WIDTHS[int(c.width.argmax())])
+              for c in p.tr]
+        sf = []
+        for shape, c in zip(self.space.sf_shapes, p.sf):
+            on = [bool(v > 0.5) for v in c.branches]
+            residual = bool(c.residual > 0.5)
+            skip = bool(c.skip > 0.5) if c.skip is not None else False
+            if not any(on) and not residual and not skip:
+                if shape.reduce:  # a reducing cell must compute something: its likeliest part
+                    best = int(c.branches.argmax())
+                    if float(c.branches[best]) >= float(c.residual):
+                        on[best] = True
+                    else:
+                        residual = True
+                else:
+                    skip = True
+            sf.append(SfCell(shape.reduce, SF_BOTTLENECKS[int(c.bottleneck.argmax())], tuple(on),
+                             SF_WIDTHS[int(c.width.argmax())], residual, skip))
+        return Architecture(self.space.input_steps, self.space.input_channels,
+                            self.space.n_classes, tuple(tr), tuple(sf)).canonical()
+
+    @torch.no_grad()
+    def log_prob(self, arch: Architecture) -> float:
+        """log P(arch) under the current distribution (choices a cell ignores do not count)."""
+        p = self.probabilities()
+        total = 0.0
+        for c, cell in zip(p.tr, arch.tr_cells):
+            total += math.log(float(c.kernel[TR_KERNELS.index(cell.kernel)]) + 1e-12)
+            total += math.log(float(c.width[TR_WIDTHS.index(cell.width)]) + 1e-12)
+        for c, cell in zip(p.sf, arch.sf_cells):
+            if c.skip is not None:
+                total += math.log((float(c.skip) if cell.skip else 1 - float(c.skip)) + 1e-12)
+                if cell.skip:
+                    continue
+            for on, prob in zip(cell.branches, c.branches):
+                total += math.log((float(prob) if on else 1 - float(prob)) + 1e-12)
+            total += math.log((float(c.residual) if cell.residual else 1 - float(c.residual)) + 1e-12)
+            if cell.has_branches:
+                total += math.log(float(c.bottleneck[SF_BOTTLENECKS.index(cell.bottleneck)]) + 1e-12)
+            total += math.log(float(c.width[SF_WIDTHS.index(cell.width)]) + 1e-12)
+        return total

@@ -1,0 +1,57 @@
+import random
+
+import pytest
+
+from lut_store import InputError, LatencyModel, load_mcu
+from search_core.derive import Budget, repair, shrink_moves
+from search_core.hardware import CostModel
+from search_core.space import SearchSpace
+
+L552 = "nucleo-l552ze-q"
+
+
+@pytest.fixture(scope="module")
+def cost(l552_lut):
+    return CostModel(LatencyModel(load_mcu(L552), l552_lut))
+
+
+def test_every_shrink_move_is_a_valid_smaller_network(cost):
+    space = SearchSpace(128, 9, 6)
+    arch = space.largest()
+    moves = shrink_moves(arch)
+    assert len(moves) > 10
+    for _, cand in moves:
+        assert space.contains(cand)
+        assert cost.latency_ms(cand) <= cost.latency_ms(arch) + 1e-9
+
+
+@pytest.mark.parametrize("lat_ms, mem_kb", [(25, 64), (50, 6), (15, None), (None, 5)])
+def test_repair_reaches_the_budget(cost, lat_ms, mem_kb):
+    space = SearchSpace(128, 9, 6)
+    budget = Budget(lat_ms, None if mem_kb is None else mem_kb * 1024)
+    rng = random.Random(5)
+    for arch in [space.largest()] + [space.random(rng) for _ in range(5)]:
+        fixed, steps = repair(arch, cost, budget)
+        assert budget.violation(cost.latency_ms(fixed), cost.peak_memory_bytes(fixed)) == 0
+        if lat_ms is not None:
+            assert cost.latency_ms(fixed) <= lat_ms
+        if mem_kb is not None:
+            assert cost.peak_memory_bytes(fixed) <= mem_kb * 1024
+        if budget.violation(cost.latency_ms(arch), cost.peak_memory_bytes(arch)) == 0:
+            assert steps == [] and fixed == arch
+
+
+def test_repair_prefers_what_the_search_found_likely(cost):
+    """Guided by probabilities: a choice the search is sure about is given up last."""
+    space = SearchSpace(128, 9, 6)
+    arch = space.largest()
+
+    def log_prob(a):  # the search is certain about the reducing cell's width
+        return 0.0 if a.sf_cells[0].width == 64 else -100.0
+    fixed, steps = repair(arch, cost, Budget(30, None), log_prob)
+    assert fixed.sf_cells[0].width == 64 and steps
+
+
+def test_impossible_budget_is_a_clear_error(cost):
+    with pytest.raises(InputError, match="no architecture near the search's choice fits"):
+        repair(SearchSpace(128, 9, 6).largest(), cost, Budget(1.0, None))

@@ -1,0 +1,82 @@
+import random
+
+import pytest
+import torch
+
+from search_core.architecture import BRANCH_KERNELS
+from search_core.hardware import Relaxation
+from search_core.space import SearchSpace
+from search_core.supernet import ArchitectureParameters, Network, Supernet, same_padding
+
+
+@pytest.mark.parametrize("size, kernel, stride, expected", [
+    (128, 3, 2, (0, 1)), (128, 5, 2, (1, 2)), (128, 7, 2, (2, 3)),   # TF puts the extra pad after
+    (16, 3, 1, (1, 1)), (9, 9, 2, (4, 4)), (9, 2, 2, (0, 1)), (5, 1, 1, (0, 0)),
+])
+def test_same_padding_is_tensorflows(size, kernel, stride, expected):
+    assert same_padding(size, kernel, stride) == expected
+
+
+def _inherit(network: Network, supernet: Supernet) -> None:
+    """Copy the supernet's weights into the discrete network by slicing channels."""
+    for op in network.ops:
+        if op.config.op != "CONV_2D":
+            continue
+        name = op.name
+        if name == "classifier":
+            src = supernet.classifier
+        elif name.startswith("tr"):
+            i = int(name[2:])
+            src = supernet.tr[i][[3, 5, 7].index(op.config.kernel[0])]
+        else:
+            cell, part = name.split(".")
+            parts = supernet.sf[int(cell[2:])]
+            src = (parts["branches"][BRANCH_KERNELS.index(int(part[6:]))] if part.startswith("branch")
+                   else parts[part])
+        dst = network.conv(name).conv
+        c_out, c_in = dst.weight.shape[:2]
+        with torch.no_grad():
+            dst.weight.copy_(src.conv.weight[:c_out, :c_in])
+            dst.bias.copy_(src.conv.bias[:c_out])
+
+
+@pytest.mark.parametrize("dims", [(128, 9, 6), (64, 30, 10), (32, 6, 4)])
+def test_one_hot_supernet_is_exactly_the_network(dims):
+    """Masked channels are exactly zero: with one-hot choices the supernet computes the very
+    function of the discrete network that is deployed (a defect of the original code)."""
+    torch.manual_seed(0)
+    space = SearchSpace(*dims)
+    supernet = Supernet(space).eval()
+    x = torch.randn(4, dims[0], dims[1])
+    rng = random.Random(1)
+    for arch in [space.largest(), space.smallest()] + [space.random(rng) for _ in range(6)]:
+        net = Network(arch).eval()
+        _inherit(net, supernet)
+        r = Relaxation.one_hot(arch, dtype=torch.float32)
+        assert torch.allclose(supernet(x, r), net(x), atol=1e-5, rtol=1e-4)
+
+
+def test_argmax_follows_the_logits_and_is_valid():
+    space = SearchSpace(128, 9, 6)
+    params = ArchitectureParameters(space)
+    with torch.no_grad():
+        params.tr_kernel[0][2] = 5.0          # kernel 7
+        params.sf_width[1][7] = 5.0           # width 64
+        params.sf_skip[2][1] = 5.0            # skip the last cell
+        for j in range(3):
+            params.sf_branches[j][:, 0] = 5.0  # every branch off ...
+            params.sf_residual[j][0] = 5.0     # ... and no residual
+    arch = params.argmax()
+    assert arch.tr_cells[0].kernel == 7
+    assert arch.sf_cells[2].skip
+    assert arch.sf_cells[1].skip               # nothing on in a normal cell: skipped, not invalid
+    assert arch.sf_cells[0].has_branches or arch.sf_cells[0].residual   # reducing cell computes
+    assert params.log_prob(arch) > params.log_prob(space.largest())
+
+
+def test_gumbel_samples_are_seeded_and_sum_to_one():
+    params = ArchitectureParameters(SearchSpace(128, 9, 6))
+    a = params.sample(0.5, torch.Generator().manual_seed(3))
+    b = params.sample(0.5, torch.Generator().manual_seed(3))
+    assert all(torch.equal(x, y) for x, y in zip(a.tensors(), b.tensors()))
+    assert torch.allclose(a.tr[0].width.sum(), torch.tensor(1.0))
