@@ -21,12 +21,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import _lut_commands
+    from . import _lut_commands, _search_commands
 
     parser = _Parser(prog="micronas", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _lut_commands.register(sub)
+    _search_commands.register(sub)
     return parser
 
 

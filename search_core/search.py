@@ -139,8 +139,8 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                 a_opt.step()
                 a_sched.step()
                 tau = max(tau * decay, config.tau_end)
-                sums["lat"] += float(lat)
-                sums["mem"] += float(mem)
+                sums["lat"] += float(lat.detach())
+                sums["mem"] += float(mem.detach())
             with torch.no_grad():
                 r = params.sample(tau, gen) if searching else params.probabilities()
             ce = F.cross_entropy(net(xt[idx], r), yt[idx])

@@ -73,3 +73,20 @@ def exported_models(tmp_path_factory):
         path.write_bytes(to_int8_tflite(build_keras(arch), calib))
         out.append((arch, path))
     return out
+
+
+@pytest.fixture(scope="session")
+def l552_latency(l552_lut):
+    """Latency on nucleo-l552ze-q: measured rows, and the fitted predictor for everything else."""
+    from lut_store import LatencyModel, Predictor, load_mcu
+    return LatencyModel(load_mcu("nucleo-l552ze-q"), l552_lut, Predictor.fit(l552_lut))
+
+
+@pytest.fixture(scope="session")
+def lut_folder(tmp_path_factory, l552_lut):
+    """A LUT folder on disk with the L552 measurements and a fitted predictor."""
+    from lut_store import Predictor, write_predictor
+    folder = str(tmp_path_factory.mktemp("lut") / "lut")
+    l552_lut.write(folder)
+    write_predictor(folder, Predictor.fit(l552_lut))
+    return folder
