@@ -91,3 +91,37 @@ def test_missing_bucket_is_one_line(capsys, s3_bucket, measurements):
     code, _, err = run(capsys, "lut", "import", "--mcu", F446, "--records", str(measurements / F446),
                        "--out", f"s3://{s3_bucket}-missing/lut")
     assert code == 2 and err.count("\n") == 1 and f"s3://{s3_bucket}-missing/lut" in err
+
+
+def test_fit_and_eval_commands(capsys, tmp_path, measurements):
+    lut = str(tmp_path / "lut")
+    for board in (L552, F446):
+        assert main(["lut", "import", "--mcu", board, "--records", str(measurements / board),
+                     "--out", lut]) == 0
+    capsys.readouterr()
+    assert main(["lut", "fit", "--lut", lut, "--json"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert fitted["mcus"] == [F446, L552] and (tmp_path / "lut" / "predictor.json").exists()
+
+    for board in (L552, F446):
+        assert main(["lut", "eval", "--lut", lut, "--mcu", board, "--cv", "5", "--json"]) == 0
+        cv = json.loads(capsys.readouterr().out)
+        assert cv["n_eval"] > 1000 and cv["median_rel_error"] <= 0.02 and cv["p90_rel_error"] <= 0.06
+
+    # Onboarding: a LUT without F446, its records given as a new board, 50 of them calibrate.
+    donors = str(tmp_path / "donors")
+    main(["lut", "import", "--mcu", L552, "--records", str(measurements / L552), "--out", donors])
+    capsys.readouterr()
+    assert main(["lut", "eval", "--lut", donors, "--mcu", F446, "--records", str(measurements / F446),
+                 "--calibration", "50", "--json"]) == 0
+    onboarding = json.loads(capsys.readouterr().out)
+    assert onboarding["n_calibration"] == 50 and onboarding["n_eval"] == 1407 - 50
+    assert onboarding["median_rel_error"] <= 0.05
+
+
+def test_eval_without_rows_is_a_clear_error(capsys, tmp_path, measurements):
+    lut = str(tmp_path / "lut")
+    main(["lut", "import", "--mcu", L552, "--records", str(measurements / L552), "--out", lut])
+    capsys.readouterr()
+    assert main(["lut", "eval", "--lut", lut, "--mcu", F446, "--cv", "5"]) == 2
+    assert "no measured rows for nucleo-f446re" in capsys.readouterr().err
