@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
 
 from lut_store import InputError
 
@@ -27,6 +29,14 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print result.json (without history) as JSON")
     p.set_defaults(run=_search)
+
+    p = sub.add_parser("export", help="int8 .tflite of a finished search (post-training quantisation)")
+    p.add_argument("--run", required=True, help="the search's output folder")
+    p.add_argument("--out", help="model file (default RUN/model.tflite)")
+    p.add_argument("--calibration", type=_positive_int, default=256,
+                   help="training windows used to calibrate the int8 ranges (default 256)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_export)
 
 
 def _number(kind, check, what):
@@ -68,7 +78,8 @@ def _search(args) -> None:
                                    ("batch_size", args.batch_size)) if v is not None}
     config = SearchConfig(seed=args.seed, **overrides)
     outcome = run_search(data, latency, lat_ms=args.lat_ms, mem_kb=args.mem_kb, config=config,
-                         out_dir=args.out, show_progress=not args.no_progress)
+                         out_dir=args.out, show_progress=not args.no_progress,
+                         data_source=args.dataset or str(Path(args.data).resolve()))
     result = {k: v for k, v in outcome.result.items() if k != "search_history"}
 
     def human(r):
@@ -83,3 +94,21 @@ def _search(args) -> None:
         t = r["timings"]
         print(f"  search {t['search_s']:.0f} s, retraining {t['retrain_s']:.0f} s -> {args.out}")
     emit(result, args.json, human)
+
+
+def _export(args) -> None:
+    from search_core.data import load_dataset
+    from search_core.deploy import export_run
+
+    from .cli import emit
+
+    result_file = Path(args.run) / "result.json"
+    try:
+        result = json.loads(result_file.read_text())
+        source, seed = result["data_source"], int(result["seed"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{result_file}: not the result of a finished search ({exc})") from None
+    data = load_dataset(source, seed=seed)
+    path = export_run(args.run, data.x_train[:args.calibration], args.out)
+    emit({"model": str(path), "bytes": path.stat().st_size}, args.json,
+         lambda r: print(f"int8 model written to {r['model']} ({r['bytes']} bytes)"))

@@ -1,8 +1,9 @@
 """The main job until the sweep exists: the most complete flow the project has, on real data.
 
 Imports the on-device measurements of every board folder in RECORDS into a LUT, fits the latency
-predictor, scores it (cross-validation per board, onboarding across boards) and prices the example
-int8 models shipped in `examples/` on every measured board.
+predictor and scores it (cross-validation per board, onboarding across boards), then runs a short
+MicroNAS search on UCI-HAR for the first board at 25 ms / 64 KB, exports the found network as an
+int8 .tflite and prices that file on the board (LUT latency, memory, the real TFLM arena).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from pathlib import Path
 
 from .cli import main as micronas
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _run(*args: str) -> None:
@@ -24,7 +24,7 @@ def _run(*args: str) -> None:
         sys.exit(code)
 
 
-def run(records: Path, out: str) -> None:
+def run(records: Path, out: str, epochs: int) -> None:
     boards = sorted(p.name for p in records.iterdir() if p.is_dir())
     if not boards:
         sys.exit(f"quickstart: no board folders in {records}")
@@ -43,20 +43,23 @@ def run(records: Path, out: str) -> None:
             _run("lut", "import", "--mcu", board, "--records", str(records / board), "--out", donors)
         _run("lut", "eval", "--lut", donors, "--mcu", new, "--records", str(records / new),
              "--calibration", "50")
-    for model in sorted(EXAMPLES.glob("*.tflite")):
-        for board in boards:
-            _run("cost", "--mcu", board, "--lut", lut, "--model", str(model))
-    print(f"\nquickstart done: LUT and predictor in {lut}")
+    board, run = boards[0], f"{out}/search-ucihar-{boards[0]}-25ms"
+    _run("search", "--dataset", "ucihar", "--mcu", board, "--lat-ms", "25", "--mem-kb", "64",
+         "--lut", lut, "--out", run, "--epochs", str(epochs), "--retrain-epochs", str(2 * epochs))
+    _run("export", "--run", run)
+    _run("cost", "--mcu", board, "--lut", lut, "--model", f"{run}/model.tflite")
+    print(f"\nquickstart done: LUT and predictor in {lut}, searched network in {run}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="quickstart", description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=Path, default=Path("../shared/mcu-measurements"))
     parser.add_argument("--out", default="runs/quickstart")
+    parser.add_argument("--epochs", type=int, default=6, help="search epochs of the demo search")
     args = parser.parse_args(argv)
     if not args.records.is_dir():
         sys.exit(f"quickstart: {args.records}: no such folder of board measurements")
-    run(args.records, args.out)
+    run(args.records, args.out, args.epochs)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,76 @@ def shrink_moves(arch: Architecture) -> list[tuple[str, Architecture]]:
     return moves
 
 
+def _larger(options: tuple[int, ...], value: int) -> int | None:
+    i = options.index(value)
+    return options[i + 1] if i + 1 < len(options) else None
+
+
+def grow_moves(arch: Architecture) -> list[tuple[str, Architecture]]:
+    """Every architecture one small step larger than `arch` (the inverse of `shrink_moves`)."""
+    moves = []
+    tr, sf = list(arch.tr_cells), list(arch.sf_cells)
+
+    def with_tr(i, cell):
+        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes,
+                            tuple(tr[:i] + [cell] + tr[i + 1:]), tuple(sf))
+
+    def with_sf(j, cell):
+        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes, tuple(tr),
+                            tuple(sf[:j] + [cell] + sf[j + 1:])).canonical()
+
+    for i, cell in enumerate(tr):
+        if (w := _larger(TR_WIDTHS, cell.width)) is not None:
+            moves.append((f"tr{i}.width {cell.width}->{w}", with_tr(i, replace(cell, width=w))))
+        if (k := _larger(TR_KERNELS, cell.kernel)) is not None:
+            moves.append((f"tr{i}.kernel {cell.kernel}->{k}", with_tr(i, replace(cell, kernel=k))))
+    for j, cell in enumerate(sf):
+        if cell.skip:  # a skipped cell comes back as its smallest form: the narrowest residual
+            moves.append((f"sf{j} kept", with_sf(j, replace(cell, skip=False, residual=True,
+                                                             branches=(False, False, False),
+                                                             width=SF_WIDTHS[0]))))
+            continue
+        if (w := _larger(SF_WIDTHS, cell.width)) is not None:
+            moves.append((f"sf{j}.width {cell.width}->{w}", with_sf(j, replace(cell, width=w))))
+        if cell.has_branches and (b := _larger(SF_BOTTLENECKS, cell.bottleneck)) is not None:
+            moves.append((f"sf{j}.bottleneck {cell.bottleneck}->{b}",
+                          with_sf(j, replace(cell, bottleneck=b))))
+        for n, k in enumerate(BRANCH_KERNELS):
+            if not cell.branches[n]:
+                branches = tuple(True if m == n else on for m, on in enumerate(cell.branches))
+                moves.append((f"sf{j}.branch{k} on", with_sf(j, replace(cell, branches=branches))))
+        if not cell.residual:
+            moves.append((f"sf{j}.residual on", with_sf(j, replace(cell, residual=True))))
+    return moves
+
+
+def fill(arch: Architecture, cost: CostModel, budget: Budget,
+         log_prob: Callable[[Architecture], float], max_drop: float = 3.0,
+         max_steps: int = 200) -> tuple[Architecture, list[str]]:
+    """Spend what the budget leaves: add, most probable first, what the search found nearly as
+    likely as not (each step gives up at most `max_drop` nats), while everything still fits.
+
+    The per-choice argmax of independent on/off probabilities undershoots the budget the search
+    converged to (three branches at p = 0.45 are all off, yet priced at 45 % each), and in this
+    space the larger network within a budget is the more accurate one."""
+    steps: list[str] = []
+    current, lp = arch, log_prob(arch)
+    while len(steps) < max_steps:
+        best = None
+        for desc, cand in grow_moves(current):
+            lp_new = log_prob(cand)
+            if lp - lp_new > max_drop or (best is not None and lp_new <= best[0]):
+                continue
+            if budget.violation(cost.latency_ms(cand), cost.peak_memory_bytes(cand)) > 0:
+                continue
+            best = (lp_new, desc, cand)
+        if best is None:
+            break
+        lp, desc, current = best
+        steps.append(desc)
+    return current, steps
+
+
 def repair(arch: Architecture, cost: CostModel, budget: Budget,
            log_prob: Callable[[Architecture], float] | None = None,
            max_steps: int = 500) -> tuple[Architecture, list[str]]:

@@ -23,7 +23,7 @@ from lut_store import InputError, LatencyModel
 
 from .architecture import Architecture
 from .data import Dataset, check_searchable
-from .derive import Budget, repair
+from .derive import Budget, fill, repair
 from .hardware import CostModel
 from .loss import HardwareLoss
 from .space import SearchSpace
@@ -42,13 +42,16 @@ class SearchConfig:
     # Adam on the architecture logits, cosine-annealed. The paper's SGD at 0.36 collapses the
     # distribution onto the smallest network within the first epoch here (the 4x over-budget
     # penalty dominates before the weights have learnt anything).
-    arch_lr: float = 3e-3
-    arch_lr_min: float = 3e-4
+    arch_lr: float = 1e-2
+    arch_lr_min: float = 1e-3
     warmup_epochs: int = 2         # weight-only epochs first: do not judge untrained candidates
     tau_start: float = 1.0         # Gumbel-softmax temperature, annealed exponentially per batch
     tau_end: float = 0.1           # gentler than the paper's 1e-5 floor (noisy gradients late on)
+    hard_sampling: bool = True     # straight-through one-hot samples (see ArchitectureParameters)
     dropout: float = 0.3
     loss: HardwareLoss = field(default_factory=HardwareLoss)
+    fill_budget: bool = True       # grow the derived network into what the budget leaves
+    fill_max_drop: float = 3.0     # ... by choices at most this many nats less likely each
     retrain_epochs: int = 40
     retrain_patience: int = 10
     retrain_lr: float = 1e-3
@@ -128,7 +131,7 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                 if vidx is None:
                     val_order = _batches(len(xv), config.batch_size, gen)
                     vidx = next(val_order)
-                r = params.sample(tau, gen)
+                r = params.sample(tau, gen, config.hard_sampling)
                 ce = F.cross_entropy(net(xv[vidx], r), yv[vidx])
                 lat = cost.expected_latency_ms(r)
                 mem = cost.expected_peak_memory_bytes(r)
@@ -142,7 +145,8 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                 sums["lat"] += float(lat.detach())
                 sums["mem"] += float(mem.detach())
             with torch.no_grad():
-                r = params.sample(tau, gen) if searching else params.probabilities()
+                r = (params.sample(tau, gen, config.hard_sampling) if searching
+                     else params.probabilities())
             ce = F.cross_entropy(net(xt[idx], r), yt[idx])
             w_opt.zero_grad()
             ce.backward()
@@ -224,7 +228,8 @@ class SearchResult:
 
 def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
                mem_kb: float | None, config: SearchConfig = SearchConfig(),
-               out_dir: str | os.PathLike | None = None, show_progress: bool = False) -> SearchResult:
+               out_dir: str | os.PathLike | None = None, show_progress: bool = False,
+               data_source: str | None = None) -> SearchResult:
     """Search, derive (with repair), retrain, score; optionally write architecture.json and
     result.json into `out_dir` (all or nothing)."""
     for name, value in (("latency budget", lat_ms), ("memory budget", mem_kb)):
@@ -254,6 +259,9 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
     outcome = run_dnas(data, cost, budget, config, bars.search)
     chosen = outcome.params.argmax()
     arch, repairs = repair(chosen, cost, budget, outcome.params.log_prob)
+    fills: list[str] = []
+    if config.fill_budget and not repairs:
+        arch, fills = fill(arch, cost, budget, outcome.params.log_prob, config.fill_max_drop)
     bars.close_search()
     trained = retrain(arch, data, config, bars.train)
     bars.close()
@@ -261,11 +269,12 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
     expected = outcome.params.probabilities()
     mem = cost.memory(arch)
     result = {
-        "dataset": data.name, "mcu": mcu.name, "clock_hz": mcu.clock_hz,
+        "dataset": data.name, "data_source": data_source or data.name,
+        "mcu": mcu.name, "clock_hz": mcu.clock_hz,
         "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
                    "memory_bytes_effective": budget.memory_bytes},
         "architecture": json.loads(arch.to_json()),
-        "derived": json.loads(chosen.to_json()), "repairs": repairs,
+        "derived": json.loads(chosen.to_json()), "repairs": repairs, "fills": fills,
         "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
         "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
         "scratch_bytes": mem.scratch_bytes,

@@ -185,10 +185,18 @@ class ArchitectureParameters(nn.Module):
                                None if shape.reduce else f(self.sf_skip[j])[1]))
         return Relaxation(self.space, tr, sf)
 
-    def sample(self, tau: float, generator: torch.Generator | None = None) -> Relaxation:
+    def sample(self, tau: float, generator: torch.Generator | None = None,
+               hard: bool = False) -> Relaxation:
+        """A Gumbel-softmax sample of every choice. With `hard`, the forward values are one-hot
+        (a discrete architecture, priced exactly by the cost model) while gradients are those of
+        the soft sample (straight-through), so the supernet trains the networks it would deploy."""
         def gumbel_softmax(logits: torch.Tensor) -> torch.Tensor:
             u = torch.rand(logits.shape, generator=generator).clamp_(1e-10, 1 - 1e-10)
-            return torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
+            soft = torch.softmax((logits - torch.log(-torch.log(u))) / tau, dim=-1)
+            if not hard:
+                return soft
+            one_hot = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
+            return one_hot - soft.detach() + soft
         return self._relax(gumbel_softmax)
 
     def probabilities(self) -> Relaxation:

@@ -3,7 +3,7 @@ import random
 import pytest
 
 from lut_store import InputError, LatencyModel, load_mcu
-from search_core.derive import Budget, repair, shrink_moves
+from search_core.derive import Budget, fill, repair, shrink_moves
 from search_core.hardware import CostModel
 from search_core.space import SearchSpace
 
@@ -55,3 +55,23 @@ def test_repair_prefers_what_the_search_found_likely(cost):
 def test_impossible_budget_is_a_clear_error(cost):
     with pytest.raises(InputError, match="no architecture near the search's choice fits"):
         repair(SearchSpace(128, 9, 6).largest(), cost, Budget(1.0, None))
+
+
+def test_fill_spends_the_budget_and_still_fits(cost):
+    space = SearchSpace(128, 9, 6)
+    start = space.smallest()
+    budget = Budget(25.0, 64 * 1024)
+    grown, steps = fill(start, cost, budget, lambda a: 0.0)  # every choice equally likely
+    assert steps and cost.latency_ms(grown) > cost.latency_ms(start)
+    assert budget.violation(cost.latency_ms(grown), cost.peak_memory_bytes(grown)) == 0
+    assert cost.latency_ms(grown) > 0.8 * 25.0  # little of the budget is left unused
+
+
+def test_fill_does_not_take_what_the_search_rejected(cost):
+    space = SearchSpace(128, 9, 6)
+    start = space.smallest()
+
+    def log_prob(a):  # the search is sure every TR cell stays at width 4
+        return -100.0 * sum(c.width != 4 for c in a.tr_cells)
+    grown, _ = fill(start, cost, Budget(40.0, None), log_prob, max_drop=3.0)
+    assert all(c.width == 4 for c in grown.tr_cells)

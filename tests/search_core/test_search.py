@@ -52,3 +52,21 @@ def test_refuses_to_overwrite_a_foreign_folder(basicmotions, l552_latency, tmp_p
     with pytest.raises(InputError, match="not empty"):
         run_search(basicmotions, l552_latency, lat_ms=20, mem_kb=None, config=TINY, out_dir=tmp_path)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_export_of_a_finished_search_is_the_priced_model(basicmotions, l552_latency, tmp_path):
+    from lut_store import price_model
+    from search_core.deploy import export_run
+    run = run_search(basicmotions, l552_latency, lat_ms=12.0, mem_kb=6.0, config=TINY,
+                     out_dir=tmp_path / "run")
+    path = export_run(tmp_path / "run", basicmotions.x_train[:16])
+    report = price_model(path.read_bytes(), l552_latency, source=str(path))
+    assert abs(report["latency_ms"] - run.result["latency_ms"]) < 1e-9
+    assert report["peak_activation_bytes"] == run.result["activation_bytes"]
+    assert report["planned_arena_head_bytes"] == report["tflm_arena_head_bytes"]
+
+
+def test_export_refuses_a_folder_without_a_search(tmp_path):
+    from search_core.deploy import export_run
+    with pytest.raises(InputError, match="not a finished search"):
+        export_run(tmp_path, [])
