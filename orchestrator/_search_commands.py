@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--lut", default=None, help=f"LUT folder URL (default ${LUT_ENV})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=_non_negative_int, default=None, help="search epochs (default 30)")
-    p.add_argument("--retrain-epochs", type=_positive_int, default=None, help="retraining epochs (default 40)")
+    p.add_argument("--retrain-epochs", type=_positive_int, default=None, help="retraining epochs (default 60)")
     p.add_argument("--batch-size", type=_positive_int, default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print result.json (without history) as JSON")

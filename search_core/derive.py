@@ -15,7 +15,7 @@ from typing import Callable
 from lut_store.errors import InputError
 
 from .architecture import (BRANCH_KERNELS, SF_BOTTLENECKS, SF_WIDTHS, TR_KERNELS, TR_WIDTHS,
-                           Architecture)
+                           Architecture, SfCell, TrCell)
 from .hardware import CostModel
 
 
@@ -41,18 +41,26 @@ def _smaller(options: tuple[int, ...], value: int) -> int | None:
     return options[i - 1] if i > 0 else None
 
 
+def _with_tr(arch: Architecture) -> Callable[[int, TrCell], Architecture]:
+    def with_tr(i: int, cell: TrCell) -> Architecture:
+        tr = arch.tr_cells[:i] + (cell,) + arch.tr_cells[i + 1:]
+        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes, tr, arch.sf_cells)
+    return with_tr
+
+
+def _with_sf(arch: Architecture) -> Callable[[int, SfCell], Architecture]:
+    def with_sf(j: int, cell: SfCell) -> Architecture:
+        sf = arch.sf_cells[:j] + (cell,) + arch.sf_cells[j + 1:]
+        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes, arch.tr_cells,
+                            sf).canonical()
+    return with_sf
+
+
 def shrink_moves(arch: Architecture) -> list[tuple[str, Architecture]]:
     """Every architecture one small step smaller than `arch`."""
     moves = []
-    tr, sf = list(arch.tr_cells), list(arch.sf_cells)
-
-    def with_tr(i, cell):
-        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes,
-                            tuple(tr[:i] + [cell] + tr[i + 1:]), tuple(sf))
-
-    def with_sf(j, cell):
-        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes, tuple(tr),
-                            tuple(sf[:j] + [cell] + sf[j + 1:])).canonical()
+    tr, sf = arch.tr_cells, arch.sf_cells
+    with_tr, with_sf = _with_tr(arch), _with_sf(arch)
 
     for i, cell in enumerate(tr):
         if (w := _smaller(TR_WIDTHS, cell.width)) is not None:
@@ -87,15 +95,8 @@ def _larger(options: tuple[int, ...], value: int) -> int | None:
 def grow_moves(arch: Architecture) -> list[tuple[str, Architecture]]:
     """Every architecture one small step larger than `arch` (the inverse of `shrink_moves`)."""
     moves = []
-    tr, sf = list(arch.tr_cells), list(arch.sf_cells)
-
-    def with_tr(i, cell):
-        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes,
-                            tuple(tr[:i] + [cell] + tr[i + 1:]), tuple(sf))
-
-    def with_sf(j, cell):
-        return Architecture(arch.input_steps, arch.input_channels, arch.n_classes, tuple(tr),
-                            tuple(sf[:j] + [cell] + sf[j + 1:])).canonical()
+    tr, sf = arch.tr_cells, arch.sf_cells
+    with_tr, with_sf = _with_tr(arch), _with_sf(arch)
 
     for i, cell in enumerate(tr):
         if (w := _larger(TR_WIDTHS, cell.width)) is not None:

@@ -44,16 +44,20 @@ class SearchConfig:
     # penalty dominates before the weights have learnt anything).
     arch_lr: float = 1e-2
     arch_lr_min: float = 1e-3
-    warmup_epochs: int = 2         # weight-only epochs first: do not judge untrained candidates
+    warmup_epochs: int = 4         # weight-only epochs first: do not judge untrained candidates
     tau_start: float = 1.0         # Gumbel-softmax temperature, annealed exponentially per batch
     tau_end: float = 0.1           # gentler than the paper's 1e-5 floor (noisy gradients late on)
     hard_sampling: bool = True     # straight-through one-hot samples (see ArchitectureParameters)
+    # Price the architecture distribution itself (E over the choice probabilities) rather than the
+    # Gumbel sample: the penalty then holds the *mean* network at the budget instead of pushing
+    # until nearly every noisy sample is below it, and its gradient carries no sampling noise.
+    cost_on_distribution: bool = True
     dropout: float = 0.3
     loss: HardwareLoss = field(default_factory=HardwareLoss)
     fill_budget: bool = True       # grow the derived network into what the budget leaves
     fill_max_drop: float = 3.0     # ... by choices at most this many nats less likely each
-    retrain_epochs: int = 40
-    retrain_patience: int = 10
+    retrain_epochs: int = 60
+    retrain_patience: int = 20
     retrain_lr: float = 1e-3
 
     def __post_init__(self):
@@ -133,8 +137,9 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                     vidx = next(val_order)
                 r = params.sample(tau, gen, config.hard_sampling)
                 ce = F.cross_entropy(net(xv[vidx], r), yv[vidx])
-                lat = cost.expected_latency_ms(r)
-                mem = cost.expected_peak_memory_bytes(r)
+                priced = params.probabilities() if config.cost_on_distribution else r
+                lat = cost.expected_latency_ms(priced)
+                mem = cost.expected_peak_memory_bytes(priced)
                 loss = config.loss(ce, lat, mem, lat_t, mem_t)
                 a_opt.zero_grad()
                 w_opt.zero_grad()
@@ -182,6 +187,7 @@ def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
     gen = torch.Generator().manual_seed(config.seed + 1)
     net = Network(arch, config.dropout)
     opt = torch.optim.Adam(net.parameters(), lr=config.retrain_lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.retrain_epochs)
     xt, yt = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     best = (-1.0, None, 0)
     start = time.perf_counter()
@@ -194,6 +200,7 @@ def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.weight_clip)
             opt.step()
+        sched.step()
         acc = float((predict(net, data.x_val) == data.y_val).mean())
         if acc > best[0]:
             best = (acc, {k: v.clone() for k, v in net.state_dict().items()}, epoch)
