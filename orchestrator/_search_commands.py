@@ -1,10 +1,12 @@
-"""`micronas search`: one MicroNAS search on one data set, board and budget."""
+"""`micronas search`, `export` and `verify`: one MicroNAS search on one data set, board and budget,
+its deployment stage, and the re-check of any int8 model."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from lut_store import InputError
@@ -13,7 +15,8 @@ LUT_ENV = "MICRONAS_LUT"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("search", help="search, derive (within budget), retrain and score one network")
+    p = sub.add_parser("search", help="search, derive (within budget), retrain, score and deploy "
+                                      "one network")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="ucihar, hapt, basicmotions, japanesevowels")
     src.add_argument("--data", help="a data file or folder: .npz windows, UCI-HAR folder/zip, SkodaR .mat")
@@ -28,15 +31,68 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print result.json (without history) as JSON")
+    p.add_argument("--skip-deploy", action="store_true",
+                   help="skip the deployment stage that otherwise follows retraining (QAT, int8 "
+                        "model, TFLM checks, firmware bundle; ~25-35 s on UCI-HAR; "
+                        "`micronas export --run OUT` runs it later)")
+    _deploy_options(p)
     p.set_defaults(run=_search)
 
-    p = sub.add_parser("export", help="int8 .tflite of a finished search (post-training quantisation)")
-    p.add_argument("--run", required=True, help="the search's output folder")
-    p.add_argument("--out", help="model file (default RUN/model.tflite)")
-    p.add_argument("--calibration", type=_positive_int, default=256,
-                   help="training windows used to calibrate the int8 ranges (default 256)")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("export", help="deployment stage on a finished search: QAT, full-int8 model, "
+                                      "TFLM/LiteRT checks, offline memory plan, firmware bundle")
+    p.add_argument("--run", dest="run_dir", metavar="DIR", required=True,
+                   help="the search's output folder")
+    p.add_argument("--out", help="bundle folder (default: the run folder)")
+    p.add_argument("--lut", default=None,
+                   help=f"LUT folder URL to price the exported graph (default ${LUT_ENV}; "
+                        "without one the latency is not checked)")
+    p.add_argument("--mcu", help="board (default: the search's)")
+    _deploy_options(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", action="store_true", help="print model.json")
     p.set_defaults(run=_export)
+
+    p = sub.add_parser("verify", help="re-check an int8 .tflite on a board: TFLM arena (with and "
+                                      "without offline plan), LUT latency, flash, parity")
+    p.add_argument("--model", required=True, help="a full-int8 .tflite file")
+    p.add_argument("--mcu", required=True, help="board name or path of its JSON file")
+    p.add_argument("--lut", default=None, help=f"LUT folder URL (default ${LUT_ENV})")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", help="data set name: adds TFLM vs LiteRT-reference parity and "
+                                       "int8 accuracy on its test split")
+    src.add_argument("--data", help="... or a data file or folder")
+    p.add_argument("--seed", type=int, default=0, help="split seed of the data set")
+    p.add_argument("--arena-bytes", type=_positive_int, help="check the model in an arena of this size")
+    p.add_argument("--lat-ms", type=_positive_float, help="latency budget to check")
+    p.add_argument("--mem-kb", type=_positive_float, help="arena-head budget to check (KB of 1024 B)")
+    p.add_argument("--max-lsb", type=_non_negative_int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_verify)
+
+
+def _deploy_options(p) -> None:
+    p.add_argument("--qat-epochs", type=_non_negative_int, default=None,
+                   help="quantisation-aware fine-tuning epochs (default 4, early-stopped)")
+    p.add_argument("--ptq", action="store_true", help="post-training quantisation instead of QAT")
+    p.add_argument("--calibration", type=_positive_int, default=None,
+                   help="training windows for the int8 calibration (default 256)")
+    p.add_argument("--arena-bytes", type=_positive_int, default=None,
+                   help="check the model in a TFLM arena of exactly this size")
+
+
+def _deploy_config(args, seed: int):
+    from search_core.deploy import DeployConfig
+
+    overrides = {k: v for k, v in (("qat_epochs", args.qat_epochs),
+                                   ("calibration_windows", args.calibration),
+                                   ("arena_size", args.arena_bytes)) if v is not None}
+    return DeployConfig(quantisation="ptq" if args.ptq else "qat", seed=seed, **overrides)
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    return lambda message: print(f"deploy: {message}", file=sys.stderr, flush=True)
 
 
 def _number(kind, check, what):
@@ -70,6 +126,10 @@ def _search(args) -> None:
         raise InputError(f"no LUT: import board measurements with `micronas lut import` and pass "
                          f"--lut URL (or set ${LUT_ENV})")
     mcu = load_mcu(args.mcu)  # an unknown board fails before any data is read
+    deploy_config = None if args.skip_deploy else _deploy_config(args, args.seed)
+    if deploy_config is not None:
+        from search_core.deploy._stage import require_deploy_stack
+        require_deploy_stack(deploy_config, import_now=False)  # fail before the search
     latency = LatencyModel.open(lut, mcu)
     if not len(latency.lut) and latency.predictor is None:
         raise InputError(f"{lut}: no LUT rows for {mcu.name} and nothing to predict from")
@@ -81,6 +141,14 @@ def _search(args) -> None:
                          out_dir=args.out, show_progress=not args.no_progress,
                          data_source=args.dataset or str(Path(args.data).resolve()))
     result = {k: v for k, v in outcome.result.items() if k != "search_history"}
+    dep = None
+    if deploy_config is not None:
+        from search_core.deploy import deploy, write_bundle
+        dep = deploy(outcome.architecture, outcome.network, data, latency=latency,
+                     search=outcome.result, config=deploy_config,
+                     progress=_progress(not args.no_progress and not args.json))
+        dep.bundle = write_bundle(args.out, dep.model, dep.report)
+        result["deploy"] = _deploy_summary(dep)
 
     def human(r):
         b = r["budget"]
@@ -93,22 +161,108 @@ def _search(args) -> None:
         print(f"  test accuracy {100 * r['test_accuracy']:.2f} %, macro-F1 {100 * r['test_macro_f1']:.2f} %")
         t = r["timings"]
         print(f"  search {t['search_s']:.0f} s, retraining {t['retrain_s']:.0f} s -> {args.out}")
+        if dep is not None:
+            _print_deployment(dep.report, dep.bundle)
     emit(result, args.json, human)
 
 
 def _export(args) -> None:
-    from search_core.data import load_dataset
-    from search_core.deploy import export_run
+    from search_core.deploy import deploy_run
 
     from .cli import emit
 
-    result_file = Path(args.run) / "result.json"
+    lut = args.lut or os.environ.get(LUT_ENV)
+    config = _deploy_config(args, _run_seed(Path(args.run_dir)))
+    dep = deploy_run(args.run_dir, latency=lut, config=config, out=args.out, mcu=args.mcu,
+                     progress=_progress(not args.no_progress and not args.json))
+    emit(dep.report, args.json, lambda r: _print_deployment(r, dep.bundle))
+
+
+def _run_seed(run: Path) -> int:
     try:
-        result = json.loads(result_file.read_text())
-        source, seed = result["data_source"], int(result["seed"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{result_file}: not the result of a finished search ({exc})") from None
-    data = load_dataset(source, seed=seed)
-    path = export_run(args.run, data.x_train[:args.calibration], args.out)
-    emit({"model": str(path), "bytes": path.stat().st_size}, args.json,
-         lambda r: print(f"int8 model written to {r['model']} ({r['bytes']} bytes)"))
+        return int(json.loads((run / "result.json").read_text()).get("seed", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0   # deploy_run names the problem with the folder
+
+
+def _verify(args) -> int:
+    from lut_store import LatencyModel, load_mcu
+    from search_core.deploy import verify_model
+
+    from .cli import emit
+
+    lut = args.lut or os.environ.get(LUT_ENV)
+    if not lut:
+        raise InputError(f"no LUT: pass --lut URL (or set ${LUT_ENV}) to price the model")
+    try:
+        model = Path(args.model).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{args.model}: cannot read the model ({exc.strerror or exc})") from None
+    latency = LatencyModel.open(lut, load_mcu(args.mcu))
+    data = None
+    if args.dataset or args.data:
+        from search_core.data import load_dataset
+        data = load_dataset(args.dataset or args.data, seed=args.seed)
+    report = verify_model(model, latency, data=data, arena_size=args.arena_bytes,
+                          source=args.model, max_lsb=args.max_lsb, lat_ms=args.lat_ms,
+                          mem_bytes=None if args.mem_kb is None else args.mem_kb * 1024)
+
+    def human(r):
+        m = r["memory"]
+        print(f"{r['model']} on {r['mcu']}: {r['status'].upper()}")
+        plan = "with its offline plan" if m["offline_plan"] else "with TFLM's greedy planner"
+        print(f"  arena {plan}: head {m['model_board_arena_head_bytes']} B on the board "
+              f"(host TFLM head {m['greedy_arena_head_bytes'] if not m['offline_plan'] else m['tflm_arena_head_bytes']} B), "
+              f"lower bound {m['lower_bound_bytes']} B")
+        print(f"  latency {r['latency']['lut_ms']:.2f} ms from the LUT; flash {r['flash']['model_bytes']} B")
+        if "parity" in r:
+            p, a = r["parity"], r["accuracy"]["int8_tflm"]
+            print(f"  TFLM vs LiteRT-reference: max {p['max_lsb']} LSB over {p['windows']} windows; "
+                  f"int8 accuracy {100 * a['accuracy']:.2f} %, macro-F1 {100 * a['macro_f1']:.2f} %")
+        for note in r["notes"]:
+            print(f"  note: {note}")
+        for failure in r["failures"]:
+            print(f"  FAILED: {failure}")
+    emit(report, args.json, human)
+    return 0 if report["status"] == "passed" else 1
+
+
+def _deploy_summary(dep) -> dict:
+    r = dep.report
+    return {"status": r["status"], "failures": r["failures"], "disagreements": r["disagreements"],
+            "bundle": str(dep.bundle) if dep.bundle else None,
+            "quantisation": r["quantisation"]["method"],
+            "int8_accuracy": r["accuracy"]["int8_tflm"]["accuracy"],
+            "float_accuracy": r["accuracy"]["float"]["accuracy"],
+            "max_lsb": r["parity"]["max_lsb"],
+            "arena_head_bytes": r["memory"]["tflm_arena_head_bytes"],
+            "greedy_arena_head_bytes": r["memory"]["greedy_arena_head_bytes"],
+            "arena_size_bytes": r["memory"]["arena_size_bytes"],
+            "latency_ms": r["latency"].get("lut_ms")}
+
+
+def _print_deployment(r: dict, bundle) -> None:
+    a, p, m, lat = r["accuracy"], r["parity"], r["memory"], r["latency"]
+    q = r["quantisation"]
+    method = q["method"] + (f" (fallback: {q['fallback_reason']})" if q["fallback_reason"] else "")
+    print(f"deploy {r['status'].upper()} ({method}): int8 accuracy "
+          f"{100 * a['int8_tflm']['accuracy']:.2f} % in TFLM vs float {100 * a['float']['accuracy']:.2f} % "
+          f"(drop {a['drop_points']:.2f} points), macro-F1 {100 * a['int8_tflm']['macro_f1']:.2f} %")
+    print(f"  parity TFLM vs LiteRT-reference: max {p['max_lsb']} LSB over {p['windows']} test windows")
+    print(f"  arena head {m['tflm_arena_head_bytes']} B with the offline plan (peak activations "
+          f"{m['peak_activation_bytes']} B) vs {m['greedy_arena_head_bytes']} B with TFLM's greedy "
+          f"planner: {m['ram_saved_bytes']} B saved; outputs bit-identical: {m['outputs_bit_identical']}")
+    print(f"  on the board: head {m['board_arena_head_bytes']} B with CMSIS-NN scratch, reserve "
+          f"{m['arena_size_bytes']} B; flash {r['flash']['model_bytes']} B")
+    if lat.get("checked"):
+        est = lat["search_estimate_ms"]
+        print(f"  latency {lat['lut_ms']:.2f} ms from the LUT"
+              + (f" (search estimate {est:.2f} ms)" if est is not None else ""))
+    else:
+        print(f"  latency not checked ({lat['reason']})")
+    for failure in r["failures"]:
+        print(f"  FAILED: {failure}")
+    for d in r["disagreements"]:
+        print(f"  disagreement: {d}")
+    if bundle is not None:
+        print(f"  bundle: {bundle}")

@@ -2,8 +2,9 @@
 
 Imports the on-device measurements of every board folder in RECORDS into a LUT, fits the latency
 predictor and scores it (cross-validation per board, onboarding across boards), then runs a short
-MicroNAS search on UCI-HAR for nucleo-l552ze-q (or the first board) at 25 ms / 64 KB, exports the found network as an
-int8 .tflite and prices that file on the board (LUT latency, memory, the real TFLM arena).
+MicroNAS search on UCI-HAR for nucleo-l552ze-q (or the first board) at 25 ms / 64 KB, which also
+quantises the found network (QAT, int8), verifies it in TFLite-Micro and writes the firmware bundle;
+finally it prices the .tflite file on the board (LUT latency, memory, the real TFLM arena).
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ def run(records: Path, out: str, epochs: int) -> None:
     run = f"{out}/search-ucihar-{board}-25ms"
     _run("search", "--dataset", "ucihar", "--mcu", board, "--lat-ms", "25", "--mem-kb", "64",
          "--lut", lut, "--out", run, "--epochs", str(epochs), "--retrain-epochs", str(2 * epochs))
-    _run("export", "--run", run)
     _run("cost", "--mcu", board, "--lut", lut, "--model", f"{run}/model.tflite")
     print(f"\nquickstart done: LUT and predictor in {lut}, searched network in {run}")
 

@@ -12,23 +12,51 @@ from typing import Iterable
 
 import numpy as np
 
+from lut_store import InputError
+
 from ..architecture import Architecture
+
+_TF_NEEDED = ("the deploy stage needs TensorFlow: pip install tensorflow==2.21.0 tf-keras==2.21.0 "
+              "tensorflow-model-optimization==0.8.1")
 
 
 def _tf():
+    """(tensorflow, tf_keras), imported on first use; InputError when they are not installed."""
     # QAT needs the legacy Keras; it must be selected before TensorFlow is first imported.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    import tf_keras
+    try:
+        import tensorflow as tf
+        import tf_keras
+    except ImportError as exc:
+        raise InputError(f"{_TF_NEEDED} ({_missing(exc)})") from None
     return tf, tf_keras
 
 
-def build_keras(arch: Architecture, network=None):
-    """The deployed graph of `arch`; with `network` (a search_core Network) its float weights."""
+def _tfmot():
+    _tf()
+    try:
+        import tensorflow_model_optimization as tfmot
+    except ImportError as exc:
+        raise InputError(f"{_TF_NEEDED} ({_missing(exc)})") from None
+    return tfmot
+
+
+def _missing(exc: ImportError) -> str:
+    return f"cannot import {exc.name}" if exc.name else str(exc).splitlines()[0]
+
+
+def build_keras(arch: Architecture, network=None, *, batch_size: int | None = 1,
+                dropout: float = 0.0):
+    """The deployed graph of `arch`; with `network` (a search_core Network) its float weights.
+
+    `batch_size=None` gives a model that trains on batches; `dropout` > 0 adds dropout after the
+    Time-Reduce convs (as the float retraining does). Both are for training only: the exported
+    model is built with the defaults."""
     _, keras = _tf()
     layers = keras.layers
-    inp = keras.Input(shape=(arch.input_steps, arch.input_channels, 1), batch_size=1, name="input")
+    inp = keras.Input(shape=(arch.input_steps, arch.input_channels, 1), batch_size=batch_size,
+                      name="input")
     tensors = {0: inp}
     convs = []
     for op in arch.ops():
@@ -40,6 +68,8 @@ def build_keras(arch: Architecture, network=None):
                                   name=name)
             convs.append((layer, op.name))
             y = layer(args[0])
+            if dropout > 0 and op.name.startswith("tr"):
+                y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
         elif c.op == "ADD":
             y = layers.Add(name=name)(args)
         elif c.op == "MEAN":
@@ -60,11 +90,15 @@ def build_keras(arch: Architecture, network=None):
 
 def to_int8_tflite(model, representative: Iterable[np.ndarray] | np.ndarray) -> bytes:
     """Full-integer conversion: int8 builtins, int8 input and output, calibrated on
-    `representative` windows of shape (T, S) or (T, S, 1)."""
+    `representative` windows of shape (T, S) or (T, S, 1). Works for float models (post-training
+    quantisation) and for QAT models (the fake-quant ranges are kept)."""
     tf, _ = _tf()
     samples = np.asarray(representative, dtype=np.float32)
     if samples.ndim == 3:
         samples = samples[..., None]
+    if samples.ndim != 4 or not len(samples):
+        raise InputError("int8 conversion needs representative windows of shape (N, T, S), "
+                         f"got an array of shape {samples.shape}")
 
     def gen():
         for s in samples:

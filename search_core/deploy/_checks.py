@@ -1,0 +1,117 @@
+"""Measurements on a real int8 artifact, shared by the deploy stage and `micronas verify`:
+the TFLM arena with and without the offline memory plan, the analytic bounds, and the outputs of
+TFLM and LiteRT-reference on the same quantised windows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lut_store import InputError
+from lut_store._memory import peak_activation_bytes
+from lut_store._tflite import read_model
+from lut_store._tflm import tflm_arena
+
+from ._memory import align, board_arena_head_bytes
+from ._runtime import run_litert, run_tflm, tflm_interpreter
+
+TAIL_NOTE = ("tail measured on the 64-bit host (interpreter bookkeeping with 8-byte pointers): "
+             "smaller on a Cortex-M, so the arena size is an upper bound there")
+
+
+def arena(data: bytes, source: str) -> dict[str, int]:
+    """{"head", "tail", "total"} of the real TFLM arena; InputError with TFLM's reason if the
+    interpreter cannot allocate the model (an operator it does not have, a malformed model)."""
+    try:
+        found = tflm_arena(data)
+    except RuntimeError:
+        tflm_interpreter(data, 16 * len(data) + (1 << 20), source)   # raises with the reason
+        raise InputError(f"{source}: TFLite-Micro cannot allocate the model") from None
+    if found is None:   # pragma: no cover - require_runtimes() ran before
+        raise InputError("TFLite-Micro is not installed")
+    return found
+
+
+def check_arena_size(arena_size: int | None, needed: dict[str, int], source: str) -> None:
+    if arena_size is not None and arena_size < needed["total"]:
+        raise InputError(f"{source}: an arena of {arena_size} bytes is too small: TFLite-Micro needs "
+                         f"{needed['total']} bytes ({needed['head']} head + {needed['tail']} tail)")
+
+
+def memory_figures(plain: bytes, planned: bytes, source: str,
+                   arena_size: int | None = None) -> dict:
+    """RAM of the model without (`plain`) and with (`planned`) its offline plan."""
+    greedy, with_plan = arena(plain, source), arena(planned, source)
+    check_arena_size(arena_size, with_plan, source)
+    peak = peak_activation_bytes(plain)
+    bound = peak_activation_bytes(plain, include_scratch=True)
+    board_head = board_arena_head_bytes(planned, source)
+    head = with_plan["head"]
+    return {
+        "offline_plan": True,
+        "peak_activation_bytes": peak,
+        "lower_bound_bytes": bound,
+        "tflm_arena_head_bytes": head,
+        "tflm_arena_tail_bytes": with_plan["tail"],
+        "tflm_arena_total_bytes": with_plan["total"],
+        "greedy_arena_head_bytes": greedy["head"],
+        "greedy_arena_total_bytes": greedy["total"],
+        "ram_saved_bytes": greedy["head"] - head,
+        "head_equals_peak_activation": head == peak,
+        "head_equals_lower_bound": head == bound,
+        "board_arena_head_bytes": board_head,
+        # What firmware reserves: the board's head (CMSIS-NN scratch included) and the tail.
+        "arena_size_bytes": align(max(board_head, head)) + align(with_plan["tail"]),
+        "tail_note": TAIL_NOTE,
+    }
+
+
+def run_both(plain: bytes, planned: bytes, inputs: np.ndarray, memory: dict, source: str,
+             arena_size: int | None = None) -> dict[str, np.ndarray]:
+    """int8 outputs of LiteRT-reference (plain model; LiteRT ignores the plan), of TFLM on the
+    planned model in the arena firmware would reserve (or `arena_size`), and of TFLM on the plain
+    model with TFLM's default planner."""
+    planned_arena = arena_size if arena_size is not None else memory["tflm_arena_total_bytes"]
+    return {
+        "litert": run_litert(plain, inputs, source),
+        "tflm": run_tflm(planned, inputs, planned_arena, source),
+        "tflm_greedy": run_tflm(plain, inputs, memory["greedy_arena_total_bytes"], source),
+    }
+
+
+def parity(tflm: np.ndarray, litert: np.ndarray, limit: int) -> dict:
+    diff = np.abs(tflm.astype(np.int32) - litert.astype(np.int32)).reshape(len(tflm), -1)
+    per_window = diff.max(axis=1) if len(diff) else np.zeros(0, np.int32)
+    return {
+        "reference": "LiteRT, reference kernels (OpResolverType.BUILTIN_REF)",
+        "windows": int(len(tflm)),
+        "max_lsb": int(per_window.max()) if len(per_window) else 0,
+        "limit_lsb": int(limit),
+        "windows_over_limit": int((per_window > limit).sum()),
+        "windows_differing": int((per_window > 0).sum()),
+        "argmax_disagreements": int((tflm.reshape(len(tflm), -1).argmax(1)
+                                     != litert.reshape(len(litert), -1).argmax(1)).sum()),
+    }
+
+
+def int8_scores(outputs: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+    from ..search import scores
+    return scores(np.asarray(y), outputs.reshape(len(outputs), -1).argmax(1), n_classes)
+
+
+def plan_check(memory: dict, outputs: dict[str, np.ndarray]) -> list[str]:
+    """Failures of the offline plan: the head must reach the lower bound, outputs must not move."""
+    failures = []
+    if not memory["head_equals_lower_bound"]:
+        failures.append(f"with the offline plan the TFLM arena head is {memory['tflm_arena_head_bytes']} "
+                        f"bytes, not the lower bound {memory['lower_bound_bytes']}")
+    same = bool(np.array_equal(outputs["tflm"], outputs["tflm_greedy"]))
+    memory["outputs_bit_identical"] = same
+    memory["windows_compared"] = int(len(outputs["tflm"]))
+    if not same:
+        failures.append("TFLM outputs with the offline plan differ from those without it")
+    return failures
+
+
+def model_summary(data: bytes, source: str) -> dict:
+    model = read_model(data, source)
+    return {"ops": [op.op for op in model.operators], "flash_bytes": model.flash_bytes}
