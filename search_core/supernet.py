@@ -92,9 +92,6 @@ class Supernet(nn.Module):
             c_in = SF_MAX
         self.classifier = SameConv(c_in, space.n_classes, (1, 1), (1, 1), relu=False)
 
-    def weights(self) -> list[nn.Parameter]:
-        return list(self.parameters())
-
     def forward(self, x: torch.Tensor, r: Relaxation) -> torch.Tensor:
         """x: (B, T, S) windows → class logits (B, K) (log-softmax is taken by the loss)."""
         x = x.unsqueeze(1)
