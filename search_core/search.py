@@ -233,20 +233,36 @@ class SearchResult:
     network: Network
 
 
-def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
-               mem_kb: float | None, config: SearchConfig = SearchConfig(),
-               out_dir: str | os.PathLike | None = None, show_progress: bool = False,
-               data_source: str | None = None) -> SearchResult:
-    """Search, derive (with repair), retrain, score; optionally write architecture.json and
-    result.json into `out_dir` (all or nothing)."""
+@dataclass
+class Derivation:
+    """What the search stage hands to retraining: the architecture that fits, how it was reached
+    (DNAS argmax, repair and fill steps) and what the search estimated. JSON-able, so a sweep can
+    checkpoint between the stages."""
+
+    architecture: Architecture
+    summary: dict
+
+    def to_json(self) -> str:
+        return json.dumps({"architecture": json.loads(self.architecture.to_json()),
+                           "summary": self.summary}, default=_jsonable)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Derivation":
+        doc = json.loads(text)
+        return cls(Architecture.from_json(json.dumps(doc["architecture"])), doc["summary"])
+
+
+def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
+                mem_kb: float | None) -> tuple[Budget, CostModel]:
+    """Validate the data and the budget; refuse, before any training, a budget that no network of
+    the space meets (naming the smallest latency and memory there are)."""
     for name, value in (("latency budget", lat_ms), ("memory budget", mem_kb)):
         if value is not None and (not math.isfinite(value) or value <= 0):
             raise InputError(f"{name} must be a positive number, got {value}")
     check_searchable(data)
     mcu = latency.mcu
-    mem_bytes = None if mem_kb is None else mem_kb * 1024
     sram = mcu.sram_bytes
-    budget = Budget(lat_ms, sram if mem_bytes is None else min(mem_bytes, sram))
+    budget = Budget(lat_ms, sram if mem_kb is None else min(mem_kb * 1024, sram))
     space = SearchSpace(data.window, data.n_channels, data.n_classes)
     cost = CostModel(latency)
     cheapest = cost.cheapest(space)
@@ -256,6 +272,74 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
             f"no network of the space fits on {mcu.name}: the smallest latency is "
             f"{cheapest.latency_ms:.2f} ms (budget {lat_ms} ms) and the smallest peak memory "
             f"{cheapest.memory_bytes / 1024:.2f} KB (budget {budget.memory_bytes / 1024:.2f} KB)")
+    return budget, cost
+
+
+def search_architecture(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
+                        progress: Callable[[dict], None] | None = None) -> Derivation:
+    """The search stage: DNAS, then the argmax architecture repaired into (or grown to fill) the
+    budget. `summary["search_fits"]` says whether DNAS landed inside the budget by itself."""
+    outcome = run_dnas(data, cost, budget, config, progress)
+    chosen = outcome.params.argmax()
+    arch, repairs = repair(chosen, cost, budget, outcome.params.log_prob)
+    fills: list[str] = []
+    if config.fill_budget and not repairs:
+        arch, fills = fill(arch, cost, budget, outcome.params.log_prob, config.fill_max_drop)
+    expected = outcome.params.probabilities()
+    chosen_mem = cost.memory(chosen).peak_bytes
+    return Derivation(arch, {
+        "derived": json.loads(chosen.to_json()), "repairs": repairs, "fills": fills,
+        "search_latency_ms": cost.latency_ms(chosen), "search_memory_bytes": chosen_mem,
+        "search_fits": bool(budget.violation(cost.latency_ms(chosen), chosen_mem) == 0),
+        "expected_latency_ms": float(cost.expected_latency_ms(expected).detach()),
+        "expected_memory_bytes": float(cost.expected_peak_memory_bytes(expected).detach()),
+        "search_s": outcome.seconds, "search_history": outcome.history})
+
+
+def describe(data: Dataset, latency: LatencyModel, cost: CostModel, budget: Budget,
+             lat_ms: float | None, mem_kb: float | None, config: SearchConfig,
+             derivation: Derivation, trained: TrainOutcome, data_source: str | None = None) -> dict:
+    """result.json: budgets, exact and expected costs, metrics, timings, provenance."""
+    arch, s = derivation.architecture, derivation.summary
+    mcu = latency.mcu
+    test = scores(data.y_test, predict(trained.network, data.x_test), data.n_classes)
+    mem = cost.memory(arch)
+    return {
+        "dataset": data.name, "data_source": data_source or data.name,
+        "mcu": mcu.name, "clock_hz": mcu.clock_hz,
+        "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
+                   "memory_bytes_effective": budget.memory_bytes},
+        "architecture": json.loads(arch.to_json()),
+        "derived": s["derived"], "repairs": s["repairs"], "fills": s["fills"],
+        "search_latency_ms": s["search_latency_ms"], "search_memory_bytes": s["search_memory_bytes"],
+        "search_fits": s["search_fits"],
+        "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
+        "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
+        "scratch_bytes": mem.scratch_bytes,
+        "expected_latency_ms": s["expected_latency_ms"],
+        "expected_memory_bytes": s["expected_memory_bytes"],
+        "fits": bool(budget.violation(cost.latency_ms(arch), mem.peak_bytes) == 0),
+        "val_accuracy": trained.val_accuracy,
+        "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
+        "test_confusion": test["confusion"],
+        "parameters": sum(p.numel() for p in trained.network.parameters()),
+        "timings": {"search_s": s["search_s"], "retrain_s": trained.seconds,
+                    "retrain_epochs": trained.epochs},
+        "search_history": s["search_history"],
+        "config": {**config.to_dict(), "loss": config.loss.to_dict()},
+        "seed": config.seed, "lut_hash": latency.lut.content_hash(),
+        "predictor": getattr(latency.predictor, "version", None),
+        "versions": versions(), "data": data.summary(),
+    }
+
+
+def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
+               mem_kb: float | None, config: SearchConfig = SearchConfig(),
+               out_dir: str | os.PathLike | None = None, show_progress: bool = False,
+               data_source: str | None = None) -> SearchResult:
+    """Search, derive (with repair), retrain, score; optionally write architecture.json and
+    result.json into `out_dir` (all or nothing)."""
+    budget, cost = plan_budget(data, latency, lat_ms, mem_kb)
     if out_dir is not None:
         out_dir = Path(out_dir)
         if out_dir.exists() and any(out_dir.iterdir()):
@@ -263,46 +347,15 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
                 raise InputError(f"{out_dir}: exists and is not empty (and holds no earlier result)")
 
     bars = _Progress(show_progress, config)
-    outcome = run_dnas(data, cost, budget, config, bars.search)
-    chosen = outcome.params.argmax()
-    arch, repairs = repair(chosen, cost, budget, outcome.params.log_prob)
-    fills: list[str] = []
-    if config.fill_budget and not repairs:
-        arch, fills = fill(arch, cost, budget, outcome.params.log_prob, config.fill_max_drop)
+    derivation = search_architecture(data, cost, budget, config, bars.search)
     bars.close_search()
-    trained = retrain(arch, data, config, bars.train)
+    trained = retrain(derivation.architecture, data, config, bars.train)
     bars.close()
-    test = scores(data.y_test, predict(trained.network, data.x_test), data.n_classes)
-    expected = outcome.params.probabilities()
-    mem = cost.memory(arch)
-    result = {
-        "dataset": data.name, "data_source": data_source or data.name,
-        "mcu": mcu.name, "clock_hz": mcu.clock_hz,
-        "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
-                   "memory_bytes_effective": budget.memory_bytes},
-        "architecture": json.loads(arch.to_json()),
-        "derived": json.loads(chosen.to_json()), "repairs": repairs, "fills": fills,
-        "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
-        "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
-        "scratch_bytes": mem.scratch_bytes,
-        "expected_latency_ms": float(cost.expected_latency_ms(expected).detach()),
-        "expected_memory_bytes": float(cost.expected_peak_memory_bytes(expected).detach()),
-        "fits": bool(budget.violation(cost.latency_ms(arch), mem.peak_bytes) == 0),
-        "val_accuracy": trained.val_accuracy,
-        "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
-        "test_confusion": test["confusion"],
-        "parameters": sum(p.numel() for p in trained.network.parameters()),
-        "timings": {"search_s": outcome.seconds, "retrain_s": trained.seconds,
-                    "retrain_epochs": trained.epochs},
-        "search_history": outcome.history,
-        "config": {**config.to_dict(), "loss": config.loss.to_dict()},
-        "seed": config.seed, "lut_hash": latency.lut.content_hash(),
-        "predictor": getattr(latency.predictor, "version", None),
-        "versions": versions(), "data": data.summary(),
-    }
+    result = describe(data, latency, cost, budget, lat_ms, mem_kb, config, derivation, trained,
+                      data_source)
     if out_dir is not None:
-        _write_outputs(Path(out_dir), arch, result, trained.network)
-    return SearchResult(arch, result, trained.network)
+        _write_outputs(Path(out_dir), derivation.architecture, result, trained.network)
+    return SearchResult(derivation.architecture, result, trained.network)
 
 
 def _write_outputs(out_dir: Path, arch: Architecture, result: dict, network: Network) -> None:
