@@ -100,6 +100,25 @@ def list_files(url: str, suffix: str) -> list[str]:
     return [join(url, n) for n in names if n.endswith(suffix) and not n.startswith(".")]
 
 
+def find_files(url: str, suffix: str) -> list[str]:
+    """URLs of every file below a folder (recursively) whose name ends with `suffix`."""
+    fs, path = filesystem(url)
+    try:
+        if not fs.exists(path):
+            return []
+        if not is_local(fs):
+            fs.invalidate_cache(path)
+        found = fs.find(path)
+    except Exception as exc:  # noqa: BLE001
+        raise _storage_error(url, exc) from None
+    out = []
+    for entry in sorted(found):
+        rel = entry[len(path):].lstrip("/")
+        if rel.endswith(suffix) and not any(part.startswith(".") for part in rel.split("/")):
+            out.append(join(url, rel))
+    return out
+
+
 def write_table(url: str, table: pa.Table) -> None:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")

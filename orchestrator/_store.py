@@ -1,0 +1,216 @@
+"""The results store: one Parquet row per trial, plus the trial's artifacts, under one storage URL.
+
+Layout below the URL (a local folder or `s3://bucket/prefix`):
+
+    results/dataset=<d>/mcu=<m>/<trial_key>.parquet   one row, hive-partitioned
+    artifacts/<sweep>/<trial_key>/…                   architecture.json, result.json, model.tflite, bundle
+    lut/                                              the LUTs the sweep priced with (default)
+
+A trial's file is named after its key (sweep + Ray trial id), which is unique per trial: concurrent
+writers never collide, and a resumed or re-run trial replaces its own row instead of adding a
+second one. Readers still drop duplicate keys (keeping the newest) so that a copy made by hand cannot
+double-count.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+import pandas as pd
+import pyarrow as pa
+
+from lut_store import InputError
+from lut_store import storage
+
+SCHEMA_VERSION = 1
+
+# Every column, in order. Partition columns (dataset, mcu) live in the path, not in the files.
+# Units are in the names; budgets and costs use ms and bytes/KB exactly as the CLI does.
+COLUMNS: dict[str, pa.DataType] = {
+    "schema_version": pa.int32(),
+    "trial_key": pa.string(),          # unique per trial: "<sweep>/<ray trial id>"
+    "sweep": pa.string(),
+    "method": pa.string(),             # micronas | darts | random
+    "status": pa.string(),             # ok | failed | infeasible | deploy_failed
+    "reason": pa.string(),             # why a trial is not ok ("" when ok)
+    "dataset": pa.string(),
+    "mcu": pa.string(),
+    "lat_budget_ms": pa.float64(),     # null: unconstrained
+    "mem_budget_kb": pa.float64(),
+    "seed": pa.int64(),
+    "point": pa.string(),              # grid point key: dataset/mcu/lat/mem/seed (one Optuna study)
+    "optuna_trial": pa.int64(),        # trial number within the point's study (-1: no Optuna)
+    "latency_over": pa.float64(),      # hardware-loss weights and schedule this trial used
+    "latency_under": pa.float64(),
+    "memory_over": pa.float64(),
+    "memory_under": pa.float64(),
+    "tau_end": pa.float64(),
+    "epochs": pa.int64(),
+    "retrain_epochs": pa.int64(),
+    "config_json": pa.string(),        # the whole SearchConfig and DeployConfig
+    "architecture_json": pa.string(),
+    "search_latency_ms": pa.float64(), # DNAS's own argmax, before repair/fill
+    "search_memory_bytes": pa.float64(),
+    "search_fits": pa.bool_(),
+    "repairs": pa.int64(),
+    "expected_latency_ms": pa.float64(),  # differentiable estimate at the end of the search
+    "expected_memory_bytes": pa.float64(),
+    "latency_ms": pa.float64(),        # exact cost of the derived architecture
+    "peak_memory_bytes": pa.float64(),
+    "fits": pa.bool_(),
+    "val_accuracy": pa.float64(),      # float model
+    "test_accuracy": pa.float64(),
+    "test_macro_f1": pa.float64(),
+    "int8_accuracy": pa.float64(),     # int8 model in the TFLite-Micro interpreter
+    "int8_macro_f1": pa.float64(),
+    "max_lsb": pa.int64(),             # TFLM vs LiteRT-reference
+    "verified_latency_ms": pa.float64(),   # LUT price of the exported graph
+    "verified_memory_bytes": pa.float64(), # TFLM arena head with the offline plan (+ CMSIS scratch)
+    "greedy_memory_bytes": pa.float64(),   # ... with TFLM's default planner instead
+    "flash_bytes": pa.float64(),
+    "verified_fits": pa.bool_(),
+    "constraint": pa.float64(),        # what Optuna saw: ≤ 0 feasible
+    "parameters": pa.int64(),
+    "search_s": pa.float64(),
+    "retrain_s": pa.float64(),
+    "deploy_s": pa.float64(),
+    "wall_s": pa.float64(),
+    "resumed_from": pa.string(),       # the stage a resumed trial restarted at ("" if none)
+    "started_at": pa.timestamp("us", tz="UTC"),
+    "finished_at": pa.timestamp("us", tz="UTC"),
+    "node_id": pa.string(),
+    "hostname": pa.string(),
+    "git_revision": pa.string(),
+    "lut_hash": pa.string(),
+    "versions_json": pa.string(),
+    "artifacts": pa.string(),          # URL of the trial's artifact folder
+}
+PARTITIONS = ("dataset", "mcu")
+SCHEMA = pa.schema([(k, v) for k, v in COLUMNS.items() if k not in PARTITIONS])
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+
+
+def _part(value: str) -> str:
+    """A partition or file name component: readable, and never a path separator."""
+    cleaned = _SAFE.sub("_", str(value)).strip(".") or "_"
+    return cleaned[:120]
+
+
+class ResultsStore:
+    """Rows and artifacts of every trial under one storage URL."""
+
+    def __init__(self, url: str):
+        storage.filesystem(url)  # unsupported URLs fail here, with one line
+        self.url = url.rstrip("/")
+
+    # --- locations -------------------------------------------------------------------------
+    @property
+    def results_url(self) -> str:
+        return storage.join(self.url, "results")
+
+    @property
+    def lut_url(self) -> str:
+        return storage.join(self.url, "lut")
+
+    def artifacts_url(self, trial_key: str) -> str:
+        sweep, _, trial = trial_key.partition("/")
+        return storage.join(self.url, "artifacts", _part(sweep), _part(trial or sweep))
+
+    def _row_url(self, row: dict) -> str:
+        return storage.join(self.results_url, f"dataset={_part(row['dataset'])}",
+                            f"mcu={_part(row['mcu'])}",
+                            f"{_part(row['trial_key'].replace('/', '--'))}.parquet")
+
+    # --- writing ---------------------------------------------------------------------------
+    def write(self, row: dict[str, Any]) -> str:
+        """Write (or replace) one trial's row. Unknown columns are an error: a typo must not
+        silently drop a figure."""
+        unknown = set(row) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"results row: unknown columns {sorted(unknown)}")
+        for key in ("trial_key", "dataset", "mcu", "status"):
+            if not row.get(key):
+                raise ValueError(f"results row: {key} is required")
+        full = {k: row.get(k) for k in COLUMNS}
+        full["schema_version"] = SCHEMA_VERSION
+        table = pa.Table.from_pylist([{k: full[k] for k in SCHEMA.names}], schema=SCHEMA)
+        url = self._row_url(full)
+        storage.write_table(url, table)
+        return url
+
+    def write_artifact(self, trial_key: str, name: str, data: bytes | str) -> str:
+        url = storage.join(self.artifacts_url(trial_key), name)
+        storage.write_bytes(url, data.encode() if isinstance(data, str) else data)
+        return url
+
+    def write_artifacts(self, trial_key: str, folder) -> list[str]:
+        """Copy every file of a local folder (not recursively) into the trial's artifacts."""
+        from pathlib import Path
+        return [self.write_artifact(trial_key, p.name, p.read_bytes())
+                for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith(".")]
+
+    # --- reading ---------------------------------------------------------------------------
+    def read(self, *, sweep: str | None = None, dataset: str | None = None,
+             mcu: str | None = None) -> pd.DataFrame:
+        """Every row (newest per trial key), as a DataFrame with plain pandas dtypes."""
+        frames = []
+        for url in self._row_files(dataset, mcu):
+            table = storage.read_table(url)
+            version = table.column("schema_version")[0].as_py() if table.num_rows else None
+            if version is not None and version > SCHEMA_VERSION:
+                raise InputError(f"{url}: results schema {version} is newer than this micronas "
+                                 f"({SCHEMA_VERSION}); upgrade micronas")
+            part = dict(seg.split("=", 1) for seg in url.split("/") if "=" in seg)
+            frame = table.to_pandas()
+            for key in PARTITIONS:
+                frame[key] = part.get(key)
+            frames.append(frame)
+        columns = list(COLUMNS)
+        if not frames:
+            return _typed(pd.DataFrame({k: pd.Series(dtype=_dtype(v)) for k, v in COLUMNS.items()}))
+        df = pd.concat(frames, ignore_index=True)
+        for key in columns:
+            if key not in df:
+                df[key] = None
+        df = df[columns]
+        if sweep is not None:
+            df = df[df["sweep"] == sweep]
+        df = (df.sort_values("finished_at", na_position="first")
+                .drop_duplicates("trial_key", keep="last")
+                .sort_values(["dataset", "mcu", "lat_budget_ms", "mem_budget_kb", "seed",
+                              "trial_key"], na_position="first")
+                .reset_index(drop=True))
+        return _typed(df)
+
+    def trial_keys(self) -> set[str]:
+        return set(self.read()["trial_key"])
+
+    def _row_files(self, dataset: str | None, mcu: str | None) -> Iterable[str]:
+        base = self.results_url
+        if dataset is not None:
+            base = storage.join(base, f"dataset={_part(dataset)}")
+            if mcu is not None:
+                base = storage.join(base, f"mcu={_part(mcu)}")
+        files = storage.find_files(base, ".parquet")
+        if mcu is not None and dataset is None:
+            files = [f for f in files if f"/mcu={_part(mcu)}/" in f]
+        return files
+
+
+def _dtype(kind: pa.DataType):
+    if pa.types.is_timestamp(kind):
+        return "datetime64[us, UTC]"
+    if pa.types.is_floating(kind):
+        return "float64"
+    if pa.types.is_integer(kind):
+        return "Int64"
+    if pa.types.is_boolean(kind):
+        return "boolean"
+    return "string"
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    """Nullable pandas dtypes per column, so that empty and full tables look alike."""
+    return df.astype({k: _dtype(v) for k, v in COLUMNS.items()})

@@ -1,0 +1,7 @@
+"""`micronas sweep` and `micronas results`."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    pass
