@@ -145,11 +145,13 @@ class ResultsStore:
         storage.write_bytes(url, data.encode() if isinstance(data, str) else data)
         return url
 
-    def write_artifacts(self, trial_key: str, folder) -> list[str]:
+    def write_artifacts(self, trial_key: str, folder, skip: Iterable[str] = ()) -> list[str]:
         """Copy every file of a local folder (not recursively) into the trial's artifacts."""
         from pathlib import Path
+        skip = set(skip)
         return [self.write_artifact(trial_key, p.name, p.read_bytes())
-                for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith(".")]
+                for p in sorted(Path(folder).iterdir())
+                if p.is_file() and not p.name.startswith(".") and p.name not in skip]
 
     # --- reading ---------------------------------------------------------------------------
     def read(self, *, sweep: str | None = None, dataset: str | None = None,

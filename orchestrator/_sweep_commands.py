@@ -1,7 +1,101 @@
-"""`micronas sweep` and `micronas results`."""
+"""`micronas sweep` (run or resume a sweep spec on Ray Tune) and `micronas results` (the table)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from lut_store import InputError
+
+# What `micronas results` shows by default: enough to choose a model; --all for every column.
+SHOWN = ["dataset", "mcu", "lat_budget_ms", "mem_budget_kb", "seed", "optuna_trial", "status",
+         "latency_ms", "peak_memory_bytes", "verified_latency_ms", "verified_memory_bytes",
+         "val_accuracy", "test_accuracy", "int8_accuracy", "int8_macro_f1", "constraint", "wall_s"]
+
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("sweep", help="run (or resume) a sweep spec: data sets x boards x budgets "
+                                     "x seeds as Ray Tune trials, Optuna tuning the loss weights")
+    p.add_argument("spec", help="sweep spec (YAML), e.g. examples/quickstart.yaml")
+    p.add_argument("--check", action="store_true",
+                   help="validate the spec, storage, LUTs and data sets; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no Ray status tables, only trial lines")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=_sweep)
+
+    p = sub.add_parser("results", help="the results table of a store: one row per trial")
+    p.add_argument("--storage", required=True, help="results store URL (folder or s3://bucket/prefix)")
+    p.add_argument("--sweep", help="only this sweep's rows")
+    p.add_argument("--dataset")
+    p.add_argument("--mcu")
+    p.add_argument("--out", help="write the table to FILE.csv or FILE.parquet instead of printing")
+    p.add_argument("--all", action="store_true", help="every column, not just the main ones")
+    p.add_argument("--json", action="store_true", help="rows as JSON records")
+    p.set_defaults(run=_results)
+
+
+def _sweep(args) -> int:
+    from ._spec import load_spec
+    from ._sweep import Sweep
+    from .cli import emit
+
+    spec = load_spec(args.spec)
+    sweep = Sweep(spec)
+    plan = sweep.check()
+    say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
+    say(f"sweep {spec.name}: {len(plan.runnable)} grid points x {spec.trials_per_point} trial(s)"
+        f"{' (Optuna)' if spec.optuna else ''}, {len(plan.infeasible)} infeasible; "
+        f"results in {spec.storage}")
+    for note in plan.notes:
+        say(f"note: {note}")
+    if args.check:
+        emit({"sweep": spec.name, "runnable": [p.key for p in plan.runnable],
+              "infeasible": {p.key: r for p, r in plan.infeasible},
+              "trials": len(plan.runnable) * spec.trials_per_point}, args.json,
+             lambda r: print(f"spec ok: {r['trials']} trials would run"))
+        return 0
+    summary = sweep.run(plan, verbose=0 if args.quiet or args.json else 1, say=say)
+
+    def human(s):
+        print(f"\nsweep {s['sweep']}: {s['rows']} rows in {s['storage']} "
+              f"({', '.join(f'{n} {k}' for k, n in s['status'].items())})"
+              + (f" in {s['wall_s'] / 60:.1f} min" if s["wall_s"] else ""))
+        for key, best in s["best"].items():
+            st = s["studies"].get(key)
+            tuned = (f"; Optuna: {st['complete']} trials, {st['infeasible']} infeasible"
+                     if st else "")
+            print(f"  {key}: best feasible trial {best or '- (none feasible)'}{tuned}")
+        print(f"  table: micronas results --storage {s['storage']} --sweep {s['sweep']}")
+    emit(summary, args.json, human)
+    failed = summary["status"].get("failed", 0)
+    return 1 if failed else 0
+
+
+def _results(args) -> None:
+    from ._store import ResultsStore
+    from .cli import emit
+
+    df = ResultsStore(args.storage).read(sweep=args.sweep, dataset=args.dataset, mcu=args.mcu)
+    if not args.all:
+        df = df[SHOWN + ["trial_key"]]
+    if args.out:
+        out = Path(args.out)
+        if out.suffix not in (".csv", ".parquet"):
+            raise InputError(f"{out}: --out must end in .csv or .parquet")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        if out.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        tmp.replace(out)
+        print(f"{len(df)} rows -> {out}")
+        return
+    if args.json:
+        emit(df.to_dict(orient="records"), True)
+        return
+    if df.empty:
+        print(f"no results in {args.storage}")
+        return
+    import pandas as pd
+    with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 220):
+        print(df.to_string(index=False))

@@ -354,11 +354,11 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
     result = describe(data, latency, cost, budget, lat_ms, mem_kb, config, derivation, trained,
                       data_source)
     if out_dir is not None:
-        _write_outputs(Path(out_dir), derivation.architecture, result, trained.network)
+        write_run(Path(out_dir), derivation.architecture, result, trained.network)
     return SearchResult(derivation.architecture, result, trained.network)
 
 
-def _write_outputs(out_dir: Path, arch: Architecture, result: dict, network: Network) -> None:
+def write_run(out_dir: Path, arch: Architecture, result: dict, network: Network) -> None:
     """Write into a fresh temporary folder beside out_dir, then move the files in: a crash leaves
     either the old result or the new one, never half of one."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,358 @@
+"""The sweep spec: a YAML file naming data sets × boards × (Lat_t, Mem_t) grid × seeds, how each
+search runs, where results go, and what Optuna tunes. Validated completely before any trial starts:
+every problem is one line naming the key.
+
+    name: quickstart
+    storage: runs/quickstart/store      # local folder or s3://bucket/prefix
+    datasets: [ucihar]
+    mcus: [nucleo-l552ze-q, nucleo-f446re]
+    budgets: {latency_ms: [25, 50], memory_kb: [64]}   # a grid; or a list of {latency_ms, memory_kb}
+    seeds: [0]
+    search: {epochs: 6, retrain_epochs: 12}            # SearchConfig fields
+    deploy: {qat_epochs: 1}                            # DeployConfig fields; `false` skips the stage
+    resources: {cpus_per_trial: 1, max_concurrent_trials: 2}
+    optuna:                                            # omit for fixed loss weights
+      trials_per_point: 2
+      space: {latency_over: [1, 16, log], tau_end: [0.05, 0.5, log]}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lut_store import InputError
+
+METHODS = ("micronas",)
+# What Optuna may tune, and where each value goes in the search config.
+TUNABLE = {
+    "latency_over": "hardware-loss weight above the latency budget",
+    "latency_under": "hardware-loss weight below the latency budget",
+    "memory_over": "hardware-loss weight above the memory budget",
+    "memory_under": "hardware-loss weight below the memory budget",
+    "tau_end": "final Gumbel-softmax temperature",
+    "arch_lr": "architecture learning rate",
+}
+DEFAULT_SPACE = {"latency_over": (0.5, 16.0, True), "memory_over": (0.5, 16.0, True),
+                 "tau_end": (0.05, 0.5, True)}
+_TOP = {"name", "storage", "lut", "datasets", "mcus", "budgets", "seeds", "search", "deploy",
+        "resources", "optuna", "method", "max_failures", "description"}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: one data set, board, budget and seed — one Optuna study."""
+
+    dataset: str
+    mcu: str
+    latency_ms: float | None
+    memory_kb: float | None
+    seed: int
+
+    @property
+    def label(self) -> str:
+        """The data set as the results name it: its name, or a file's stem."""
+        return Path(self.dataset).stem if "/" in self.dataset else self.dataset
+
+    @property
+    def key(self) -> str:
+        lat = "none" if self.latency_ms is None else f"{self.latency_ms:g}ms"
+        mem = "none" if self.memory_kb is None else f"{self.memory_kb:g}kb"
+        return f"{self.label}-{self.mcu}-{lat}-{mem}-seed{self.seed}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class OptunaSettings:
+    trials_per_point: int = 4
+    seed: int = 0
+    space: dict = field(default_factory=lambda: dict(DEFAULT_SPACE))  # name -> (low, high, log)
+    startup_trials: int = 2   # random trials before TPE models anything (small studies)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    storage: str
+    lut: str
+    datasets: tuple[str, ...]
+    mcus: tuple[str, ...]
+    budgets: tuple[tuple[float | None, float | None], ...]
+    seeds: tuple[int, ...]
+    search: dict
+    deploy: dict | None
+    cpus_per_trial: float
+    max_concurrent_trials: int
+    optuna: OptunaSettings | None
+    method: str = "micronas"
+    max_failures: int = 1
+    source: str = "<spec>"
+
+    def points(self) -> list[Point]:
+        return [Point(d, m, lat, mem, s) for d in self.datasets for m in self.mcus
+                for lat, mem in self.budgets for s in self.seeds]
+
+    @property
+    def trials_per_point(self) -> int:
+        return self.optuna.trials_per_point if self.optuna else 1
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("source")
+        return d
+
+    def fingerprint(self) -> str:
+        """What decides which trials a sweep holds: a resumed sweep must have the same one."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=list)
+                              .encode()).hexdigest()[:16]
+
+
+def load_spec(path: str | os.PathLike) -> SweepSpec:
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the sweep spec ({exc.strerror or exc})") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}: not valid YAML{where}") from None
+    return parse_spec(doc, source=str(path))
+
+
+def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
+    """Check the structure and values (not the outside world: see `Sweep.check`)."""
+    def fail(msg: str):
+        raise InputError(f"{source}: {msg}")
+
+    if not isinstance(doc, dict):
+        fail("a sweep spec is a YAML mapping (name, storage, datasets, mcus, budgets, ...)")
+    _no_unknown(doc, _TOP, "", fail)
+    for key in ("name", "datasets", "mcus", "budgets"):
+        if key not in doc:
+            fail(f"missing key {key!r}")
+    name = doc["name"]
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name) \
+            or name.startswith("."):
+        fail(f"name must be letters, digits, '-', '_' or '.', got {name!r}")
+    storage = doc.get("storage", f"runs/sweeps/{name}")
+    if not isinstance(storage, str) or not storage.strip():
+        fail("storage must be a URL or a folder")
+    storage = _absolute(storage)
+    lut = doc.get("lut")
+    lut = _absolute(lut) if isinstance(lut, str) and lut.strip() else \
+        (fail("lut must be a URL or a folder") if lut is not None else storage.rstrip("/") + "/lut")
+    datasets = _names(doc["datasets"], "datasets", fail)
+    datasets = tuple(d if _is_known_dataset(d) else _absolute(d) for d in datasets)
+    mcus = _names(doc["mcus"], "mcus", fail)
+    budgets = _budgets(doc["budgets"], fail)
+    seeds = doc.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if not isinstance(seeds, list) or not seeds or \
+            not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        fail("seeds must be a non-empty list of non-negative integers")
+    if len(set(seeds)) != len(seeds):
+        fail("seeds: duplicates")
+    search = _section(doc.get("search"), "search", _search_fields(), fail)
+    deploy_doc = doc.get("deploy", {})
+    deploy = None if deploy_doc is False else _section(deploy_doc, "deploy", _deploy_fields(), fail)
+    resources = _section(doc.get("resources"), "resources",
+                         {"cpus_per_trial", "max_concurrent_trials"}, fail)
+    cpus = resources.get("cpus_per_trial", 1)
+    if not isinstance(cpus, (int, float)) or isinstance(cpus, bool) or not 0 < cpus <= 256:
+        fail(f"resources.cpus_per_trial must be a positive number, got {cpus!r}")
+    concurrent = resources.get("max_concurrent_trials", 0)
+    if not isinstance(concurrent, int) or isinstance(concurrent, bool) or concurrent < 0:
+        fail("resources.max_concurrent_trials must be a non-negative integer (0: as many as fit)")
+    method = doc.get("method", "micronas")
+    if method not in METHODS:
+        fail(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    max_failures = doc.get("max_failures", 1)
+    if not isinstance(max_failures, int) or isinstance(max_failures, bool) or max_failures < 0:
+        fail("max_failures must be a non-negative integer")
+    optuna = _optuna(doc.get("optuna"), fail)
+    spec = SweepSpec(name=name, storage=storage, lut=lut, datasets=datasets, mcus=mcus,
+                     budgets=budgets, seeds=tuple(seeds), search=search, deploy=deploy,
+                     cpus_per_trial=float(cpus), max_concurrent_trials=concurrent, optuna=optuna,
+                     method=method, max_failures=max_failures, source=source)
+    _check_configs(spec, fail)
+    return spec
+
+
+def _no_unknown(doc: dict, known: set, where: str, fail) -> None:
+    unknown = sorted(str(k) for k in doc if k not in known)
+    if unknown:
+        fail(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(where + k for k in unknown)} "
+             f"(known: {', '.join(sorted(known))})")
+
+
+def _absolute(url: str) -> str:
+    """Trials run in other working folders: a relative local path must not change meaning."""
+    url = url.strip()
+    if "://" in url:
+        return url.rstrip("/")
+    return str(Path(url).expanduser().resolve())
+
+
+def _is_known_dataset(name: str) -> bool:
+    from search_core.data import KNOWN_DATASETS
+    return name in KNOWN_DATASETS
+
+
+def _names(value, key: str, fail) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        fail(f"{key} must be a non-empty list")
+    if not all(isinstance(v, str) and v.strip() for v in value):
+        fail(f"{key}: every entry must be a non-empty string")
+    if len(set(value)) != len(value):
+        fail(f"{key}: duplicates")
+    return tuple(v.strip() for v in value)
+
+
+def _budget_value(value, what: str, fail) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value <= 0:
+        fail(f"budgets: {what} must be a positive number (or null), got {value!r}")
+    return float(value)
+
+
+def _budgets(value, fail) -> tuple:
+    if isinstance(value, dict):
+        _no_unknown(value, {"latency_ms", "memory_kb"}, "budgets.", fail)
+        lats = value.get("latency_ms", [None])
+        mems = value.get("memory_kb", [None])
+        lats = lats if isinstance(lats, list) else [lats]
+        mems = mems if isinstance(mems, list) else [mems]
+        if not lats or not mems:
+            fail("budgets: empty grid (latency_ms and memory_kb need at least one value each)")
+        pairs = [(_budget_value(l, "latency_ms", fail), _budget_value(m, "memory_kb", fail))
+                 for l in lats for m in mems]
+    elif isinstance(value, list):
+        if not value:
+            fail("budgets: empty list")
+        pairs = []
+        for entry in value:
+            if not isinstance(entry, dict):
+                fail("budgets: each list entry is a mapping {latency_ms, memory_kb}")
+            _no_unknown(entry, {"latency_ms", "memory_kb"}, "budgets[].", fail)
+            pairs.append((_budget_value(entry.get("latency_ms"), "latency_ms", fail),
+                          _budget_value(entry.get("memory_kb"), "memory_kb", fail)))
+    else:
+        fail("budgets must be a grid {latency_ms: [...], memory_kb: [...]} or a list of points")
+    if any(lat is None and mem is None for lat, mem in pairs):
+        fail("budgets: every point needs a latency or a memory budget")
+    if len(set(pairs)) != len(pairs):
+        fail("budgets: duplicate points")
+    return tuple(pairs)
+
+
+def _search_fields() -> set:
+    # The fields the spec may set; the loss weights are set through Optuna or `loss`.
+    return {"epochs", "batch_size", "weight_lr", "arch_lr", "arch_lr_min", "warmup_epochs",
+            "tau_start", "tau_end", "dropout", "retrain_epochs", "retrain_patience", "retrain_lr",
+            "fill_budget", "latency_over", "latency_under", "memory_over", "memory_under"}
+
+
+def _deploy_fields() -> set:
+    return {"quantisation", "qat_epochs", "qat_patience", "qat_lr", "calibration_windows",
+            "max_lsb", "max_accuracy_drop", "latency_tolerance_ms"}
+
+
+def _section(value, key: str, known: set, fail) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        fail(f"{key} must be a mapping")
+    _no_unknown(value, known, f"{key}.", fail)
+    return dict(value)
+
+
+def _optuna(value, fail) -> OptunaSettings | None:
+    if value is None or value is False:
+        return None
+    if not isinstance(value, dict):
+        fail("optuna must be a mapping (trials_per_point, seed, space, startup_trials)")
+    _no_unknown(value, {"trials_per_point", "seed", "space", "startup_trials"}, "optuna.", fail)
+    n = value.get("trials_per_point", 4)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        fail("optuna.trials_per_point must be a positive integer")
+    seed = value.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        fail("optuna.seed must be an integer")
+    startup = value.get("startup_trials", 2)
+    if not isinstance(startup, int) or isinstance(startup, bool) or startup < 0:
+        fail("optuna.startup_trials must be a non-negative integer")
+    raw = value.get("space")
+    if raw is None:
+        space = dict(DEFAULT_SPACE)
+    else:
+        if not isinstance(raw, dict) or not raw:
+            fail("optuna.space must be a non-empty mapping name: [low, high] or [low, high, log]")
+        _no_unknown(raw, set(TUNABLE), "optuna.space.", fail)
+        space = {}
+        for name, rng in raw.items():
+            ok = isinstance(rng, list) and len(rng) in (2, 3) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng[:2])
+            log = ok and len(rng) == 3
+            if log and rng[2] != "log":
+                ok = False
+            if not ok or not (math.isfinite(rng[0]) and math.isfinite(rng[1])) or \
+                    not rng[0] < rng[1] or (log and rng[0] <= 0) or rng[0] < 0:
+                fail(f"optuna.space.{name} must be [low, high] or [low, high, log] with "
+                     f"0 <= low < high (low > 0 for log), got {rng!r}")
+            space[name] = (float(rng[0]), float(rng[1]), log)
+    return OptunaSettings(trials_per_point=n, seed=seed, space=space, startup_trials=startup)
+
+
+def _check_configs(spec: SweepSpec, fail) -> None:
+    """Build the search and deploy configs once so that bad values fail here, not in a trial."""
+    try:
+        search_config(spec, 0, {name: lo for name, (lo, _, _) in
+                                (spec.optuna.space.items() if spec.optuna else ())})
+        deploy_config(spec, 0)
+    except InputError as exc:
+        fail(str(exc))
+    except (TypeError, ValueError) as exc:
+        fail(f"bad search or deploy setting ({exc})")
+
+
+_LOSS = {"latency_over": ("latency", "over"), "latency_under": ("latency", "under"),
+         "memory_over": ("memory", "over"), "memory_under": ("memory", "under")}
+
+
+def search_config(spec: SweepSpec, seed: int, params: dict):
+    """The SearchConfig of one trial: the spec's `search` section, then the tuned values."""
+    from search_core.loss import BudgetPenalty, HardwareLoss
+    from search_core.search import SearchConfig
+
+    values = {**spec.search, **params}
+    weights = {"latency": {}, "memory": {}}
+    for name, (which, side) in _LOSS.items():
+        if name in values:
+            weights[which][side] = float(values.pop(name))
+    loss = HardwareLoss(BudgetPenalty(**weights["latency"]), BudgetPenalty(**weights["memory"]))
+    return SearchConfig(seed=seed, loss=loss, **values)
+
+
+def deploy_config(spec: SweepSpec, seed: int):
+    """The DeployConfig of one trial, or None when the spec skips the stage."""
+    if spec.deploy is None:
+        return None
+    from search_core.deploy import DeployConfig
+    return DeployConfig(seed=seed, **spec.deploy)

@@ -1,0 +1,312 @@
+"""`Sweep`: a sweep spec run as Ray Tune trials, every result in the results store.
+
+    sweep = Sweep(load_spec("examples/quickstart.yaml"))
+    plan = sweep.check()          # storage, LUTs, data sets, budgets: before any trial
+    summary = sweep.run()         # resumes the same sweep (same name) where it stopped
+
+A sweep is resumable by name: its Tune experiment (trial checkpoints and the Optuna studies, which
+Tune checkpoints with the search algorithm) lives under `<storage>/tune/<name>`, its spec's
+fingerprint under `<storage>/sweeps/<name>/spec.json`. Running a finished sweep again adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lut_store import InputError
+from lut_store import storage
+
+from ._spec import Point, SweepSpec
+from ._store import ResultsStore
+
+# Keep a local Ray on loopback, quiet and without auth (see STACK.md); a cluster sets its own.
+LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
+                 "RAY_AUTH_MODE": "disabled"}
+# Stage checkpoints are small and frequent by design; Tune's warning about them is noise.
+TUNE_ENV = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+            "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
+
+
+@dataclass
+class Plan:
+    """What `check` found: the points that will run and the ones no network can meet."""
+
+    runnable: list[Point] = field(default_factory=list)
+    infeasible: list[tuple[Point, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trials(self) -> int:
+        return len(self.runnable)
+
+
+class Sweep:
+    def __init__(self, spec: SweepSpec):
+        self.spec = spec
+        self.store = ResultsStore(spec.storage)
+
+    # --- before any trial --------------------------------------------------------------------
+    def check(self) -> Plan:
+        """Reject a bad sweep before any trial starts: storage, credentials, boards, LUTs, data
+        sets; and sort out the grid points whose budget no network of the space meets."""
+        from lut_store import LatencyModel, load_mcu
+        from search_core.data import load_dataset
+        from search_core.search import plan_budget
+
+        spec = self.spec
+        check_storage(spec.storage)
+        if spec.lut != self.store.lut_url:
+            check_storage(spec.lut, write=False)
+        self._check_fingerprint()
+        latency, plan = {}, Plan()
+        for name in spec.mcus:
+            mcu = load_mcu(name)
+            model = LatencyModel.open(spec.lut, mcu)
+            if not len(model.lut) and model.predictor is None:
+                raise InputError(f"{spec.lut}: no LUT for {mcu.name}: import its measurements with "
+                                 f"`micronas lut import --mcu {mcu.name} --records DIR --out {spec.lut}`")
+            latency[name] = model
+            if not len(model.lut):
+                plan.notes.append(f"{mcu.name} has no measurements in {spec.lut}: every op is "
+                                  f"priced by the predictor from {model.predictor.donor(mcu)}")
+        data = {d: load_dataset(d, seed=spec.seeds[0]) for d in spec.datasets}
+        for point in spec.points():
+            try:
+                plan_budget(data[point.dataset], latency[point.mcu], point.latency_ms,
+                            point.memory_kb)
+            except InputError as exc:
+                plan.infeasible.append((point, str(exc)))
+            else:
+                plan.runnable.append(point)
+        return plan
+
+    def _check_fingerprint(self) -> None:
+        url = storage.join(self.spec.storage, "sweeps", self.spec.name, "spec.json")
+        if storage.exists(url):
+            try:
+                old = json.loads(storage.read_bytes(url)).get("fingerprint")
+            except (ValueError, AttributeError):
+                old = None
+            if old != self.spec.fingerprint():
+                raise InputError(f"sweep {self.spec.name!r} in {self.spec.storage} was started with a "
+                                 f"different spec: give this one another name")
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self, plan: Plan | None = None, *, verbose: int = 1,
+            say=lambda line: print(line, flush=True)) -> dict:
+        """Run (or resume) every trial; returns the summary (rows and best trial per point)."""
+        plan = plan or self.check()
+        spec = self.spec
+        storage.write_bytes(storage.join(spec.storage, "sweeps", spec.name, "spec.json"),
+                            json.dumps({"fingerprint": spec.fingerprint(), "spec": spec.to_dict()},
+                                       default=list, indent=2).encode())
+        known = self.store.trial_keys() if plan.infeasible else set()
+        for point, reason in plan.infeasible:
+            if self._infeasible_key(point) not in known:   # a re-run adds nothing
+                self._write_infeasible(point, reason)
+            say(f"skipped {point.key}: {reason}")
+        start = time.perf_counter()
+        if plan.runnable:
+            self._tune(plan, verbose, say)
+        return self.summary(wall_s=time.perf_counter() - start)
+
+    def _infeasible_key(self, point: Point) -> str:
+        return f"{self.spec.name}/infeasible-{point.key}"
+
+    def _write_infeasible(self, point: Point, reason: str) -> None:
+        from datetime import datetime, timezone
+        now = datetime.now(timezone.utc)
+        self.store.write({
+            "trial_key": self._infeasible_key(point), "sweep": self.spec.name,
+            "method": self.spec.method, "status": "infeasible", "reason": reason,
+            "dataset": point.label,
+            "mcu": point.mcu, "lat_budget_ms": point.latency_ms, "mem_budget_kb": point.memory_kb,
+            "seed": point.seed, "point": point.key, "optuna_trial": -1,
+            "started_at": now, "finished_at": now, "git_revision": git_revision()})
+
+    def _tune(self, plan: Plan, verbose: int, say) -> None:
+        import ray
+        from ray import tune
+
+        from ._optuna import PointSearcher, StudyExport
+        from ._trial import METRIC, run_trial
+
+        spec = self.spec
+        started_here = start_ray()
+        try:
+            trainable = tune.with_resources(
+                tune.with_parameters(run_trial, spec=spec,
+                                     provenance={"git_revision": git_revision()}),
+                {"cpu": spec.cpus_per_trial})
+            path = storage.join(self.tune_url, spec.name)
+            callbacks = [_trial_lines(say)]
+            if _can_restore(path):
+                say(f"resuming sweep {spec.name} from {path}")
+                tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
+                                           resume_errored=True)
+            else:
+                points = [{**p.to_dict(), "key": p.key} for p in plan.runnable]
+                searcher = PointSearcher(points, spec.trials_per_point, spec.optuna,
+                                         metric=METRIC, mode="max",
+                                         on_complete=StudyExport(self.studies_url))
+                tuner = tune.Tuner(
+                    trainable,
+                    tune_config=tune.TuneConfig(
+                        search_alg=searcher, metric=METRIC, mode="max",
+                        num_samples=len(points) * spec.trials_per_point,
+                        max_concurrent_trials=spec.max_concurrent_trials or None,
+                        reuse_actors=True),
+                    run_config=tune.RunConfig(
+                        name=spec.name, storage_path=self.tune_url, verbose=verbose,
+                        callbacks=callbacks,
+                        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                        checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+            tuner.fit()
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    @property
+    def tune_url(self) -> str:
+        return storage.join(self.spec.storage, "tune")
+
+    @property
+    def studies_url(self) -> str:
+        return storage.join(self.spec.storage, "sweeps", self.spec.name, "optuna")
+
+    # --- after ---------------------------------------------------------------------------------
+    def summary(self, wall_s: float | None = None) -> dict:
+        """Rows of this sweep and, per grid point, the best feasible trial."""
+        rows = self.store.read(sweep=self.spec.name)
+        studies = self.studies()
+        best = {}
+        for key, frame in rows.groupby("point", sort=True):
+            feasible = frame[(frame["status"] == "ok") & (frame["constraint"].fillna(1) <= 0)]
+            pick = feasible.sort_values("val_accuracy", ascending=False).head(1)
+            best[key] = None if pick.empty else pick.iloc[0]["trial_key"]
+        return {"sweep": self.spec.name, "storage": self.spec.storage, "rows": int(len(rows)),
+                "status": rows["status"].value_counts().to_dict(), "best": best,
+                "studies": studies, "wall_s": wall_s}
+
+    def studies(self) -> dict:
+        """Per point: Optuna trials, how many were infeasible, and the study's best trial."""
+        out = {}
+        for url in storage.list_files(self.studies_url, ".parquet"):
+            df = storage.read_table(url).to_pandas()
+            key = url.rsplit("/", 1)[-1][:-len(".parquet")]
+            done = df[df["state"] == "COMPLETE"]
+            feasible = done[done["feasible"] == True]  # noqa: E712 - nullable column
+            best = feasible.sort_values("value", ascending=False).head(1)
+            out[key] = {"trials": int(len(df)), "complete": int(len(done)),
+                        "infeasible": int((done["feasible"] == False).sum()),  # noqa: E712
+                        "best_number": None if best.empty else int(best.iloc[0]["number"]),
+                        "best_value": None if best.empty else float(best.iloc[0]["value"])}
+        return out
+
+
+def check_storage(url: str, write: bool = True) -> None:
+    """Credentials first (so that the message says so), then a real round trip."""
+    fs, _ = storage.filesystem(url)
+    if not storage.is_local(fs):
+        protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+        if "s3" in protocols or "s3a" in protocols:
+            import botocore.session
+            if botocore.session.get_session().get_credentials() is None:
+                raise InputError(f"{url}: no S3 credentials (set AWS_ACCESS_KEY_ID and "
+                                 f"AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; never in the spec)")
+    if write:
+        probe = storage.join(url, f".micronas-probe-{uuid.uuid4().hex}")
+        storage.write_bytes(probe, b"probe")
+        try:
+            fs.rm(storage.filesystem(probe)[1])
+        except Exception:  # noqa: BLE001 - a leftover probe is harmless
+            pass
+    else:
+        storage.exists(url)
+
+
+def start_ray() -> bool:
+    """Connect to the Ray the environment names (a cluster, a `ray job submit` job) or start a
+    local one on loopback. True when this call started it (and so must stop it)."""
+    import ray
+
+    for key, value in TUNE_ENV.items():
+        os.environ.setdefault(key, value)
+    if ray.is_initialized():
+        return False
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init()
+        return True
+    for key, value in LOCAL_RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    # Trial output (TensorFlow's converter chatter, per-epoch logs) stays in Ray's session logs;
+    # the driver shows Ray's status tables and one line per finished trial.
+    ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+    return True
+
+
+def _can_restore(path: str) -> bool:
+    from ray import tune
+    try:
+        return tune.Tuner.can_restore(path)
+    except Exception:  # noqa: BLE001 - unreachable state counts as "nothing to resume"
+        return False
+
+
+_GIT = None
+
+
+def git_revision() -> str:
+    global _GIT  # a cache of a fact about this checkout, not configuration
+    if _GIT is None:
+        try:
+            _GIT = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                  text=True, timeout=5, cwd=Path(__file__).resolve().parent,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            _GIT = ""
+    return _GIT
+
+
+def _trial_lines(say):
+    """A Ray Tune callback (built here so that importing this module does not import Ray)."""
+    from ray.tune import Callback
+
+    class TrialLines(Callback):
+        """One line per finished or failed trial, on top of Ray's own status tables."""
+
+        def __init__(self, say):
+            self.say = say
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            r = trial.last_result or {}
+            lat, mem = r.get("verified_latency_ms") or r.get("latency_ms"), \
+                r.get("verified_memory_bytes") or r.get("peak_memory_bytes")
+            acc = r.get("int8_accuracy") if r.get("int8_accuracy") is not None else r.get("test_accuracy")
+            self.say(
+                f"trial {trial.trial_id} {r.get('point', '?')}: {r.get('status', '?')}"
+                f"{' (feasible)' if r.get('feasible') else ' (infeasible for Optuna)'}; "
+                f"val {_pct(r.get('objective'))}, test {_pct(acc)}, "
+                f"{_num(lat, 'ms')}, {_num(None if mem is None else mem / 1024, 'KB')}, "
+                f"{_num(r.get('wall_s'), 's', 0)}")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self.say(f"trial {trial.trial_id}: FAILED ({trial.error_file or 'see Ray logs'})")
+
+    return TrialLines(say)
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f} %"
+
+
+def _num(v, unit: str, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:.{digits}f} {unit}"
