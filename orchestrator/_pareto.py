@@ -42,7 +42,9 @@ class ParetoFront:
     `models`: one row per (dataset, mcu, method, architecture), `on_front` marks front members;
     `front`: just those; `hypervolume`: one row per front; `reference`: the reference point per
     (dataset, mcu); `excluded`: every trial that is not a feasible model, with why;
-    `budgets()`: the best model for each budget point of the sweep.
+    `budgets()`: the best model for each budget point of the sweep. `rows` are the store's rows
+    with the figures used: `metric`, `latency_ms` and `memory_bytes` (each with a `*_source`), the
+    search's own `estimated_latency_ms` and `estimated_memory_bytes`.
     """
 
     def __init__(self, rows: pd.DataFrame, *, metric: str = "macro_f1", flash: bool = False):
@@ -86,34 +88,38 @@ class ParetoFront:
     def budgets(self, *, by_method: bool = False) -> pd.DataFrame:
         """For each budget point (lat_budget_ms, mem_budget_kb) the sweep searched at, the most
         accurate model of that data set and board that fits it — found under any budget. Ties go to
-        the lower latency, then memory, so the pick is always a front member."""
+        the lower latency, then memory, then flash, so the pick is always a front member."""
         points = (self.rows[GROUP + ["lat_budget_ms", "mem_budget_kb"]]
                   .drop_duplicates().sort_values(GROUP + ["lat_budget_ms", "mem_budget_kb"],
                                                  na_position="last"))
-        models = self.models.sort_values(["metric", "latency_ms", "memory_bytes"],
-                                         ascending=[False, True, True], kind="stable")
-        keys = ["method"] if by_method else []
-        out = []
+        models = self.models.sort_values(["metric", "latency_ms", "memory_bytes", "flash_bytes"],
+                                         ascending=[False, True, True, True], kind="stable")
+        methods = models["method"].to_numpy() if by_method else None
+        picks, budget_rows = [], []  # (position in `models` or -1) per output row
         for (dataset, mcu), budget in points.groupby(GROUP, sort=False):
-            candidates = models[(models["dataset"] == dataset) & (models["mcu"] == mcu)]
-            lat = candidates["latency_ms"].to_numpy()
-            mem = candidates["memory_bytes"].to_numpy()
+            where = np.flatnonzero((models["dataset"] == dataset).to_numpy(bool)
+                                   & (models["mcu"] == mcu).to_numpy(bool))
+            lat = models["latency_ms"].to_numpy()[where]
+            mem = models["memory_bytes"].to_numpy()[where]
             for lat_t, mem_t in zip(budget["lat_budget_ms"], budget["mem_budget_kb"]):
-                fits = np.ones(len(candidates), bool)
+                fits = np.ones(len(where), bool)
                 if pd.notna(lat_t):
                     fits &= lat <= lat_t
                 if pd.notna(mem_t):
                     fits &= mem <= mem_t * 1024
-                chosen = candidates[fits]
-                chosen = chosen.drop_duplicates(keys) if keys else chosen.head(1)
-                if chosen.empty:
-                    out.append({"dataset": dataset, "mcu": mcu, "lat_budget_ms": lat_t,
-                                "mem_budget_kb": mem_t})
-                for row in chosen.to_dict("records"):
-                    out.append({**row, "lat_budget_ms": lat_t, "mem_budget_kb": mem_t})
-        columns = GROUP + ["lat_budget_ms", "mem_budget_kb"] + [c for c in self.models.columns
-                                                                 if c not in GROUP]
-        frame = pd.DataFrame(out, columns=columns)
+                chosen = where[fits]  # in order of preference
+                if by_method and len(chosen):
+                    _, first = np.unique(methods[chosen], return_index=True)
+                    chosen = chosen[np.sort(first)]
+                chosen = list(chosen if by_method else chosen[:1]) or [-1]
+                picks += chosen
+                budget_rows += [(dataset, mcu, lat_t, mem_t)] * len(chosen)
+        # Position -1 is in no index: budget points nothing fits get a row of nulls.
+        found = (models.drop(columns=GROUP).reset_index(drop=True)
+                 .reindex(np.asarray(picks, dtype=int)).reset_index(drop=True))
+        frame = pd.concat([pd.DataFrame(budget_rows, columns=GROUP + ["lat_budget_ms",
+                                                                      "mem_budget_kb"]),
+                           found], axis=1)
         frame["found"] = frame["model"].notna()
         return frame
 
@@ -123,17 +129,18 @@ class ParetoFront:
 def _prepare(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One metric, latency and memory column per row, each with where its figure came from."""
     int8, floating, _ = METRICS[metric]
-    df = rows.copy()
+    df = rows.reset_index(drop=True)  # a fresh index: excluded rows are found by it
     method = df["method"].astype("string")
     df["method"] = method.where(method.notna() & (method != ""), DEFAULT_METHOD)
+    # The search's own estimates, kept apart before `latency_ms` becomes the best figure we have.
+    df["estimated_latency_ms"] = df["latency_ms"].astype("float64")
+    df["estimated_memory_bytes"] = df["peak_memory_bytes"].astype("float64")
     df["metric"], df["metric_source"] = _fallback(df, int8, floating, "int8", "float")
     df["latency_ms"], df["latency_source"] = _fallback(
         df, "verified_latency_ms", "latency_ms", "verified", "estimated")
     df["memory_bytes"], df["memory_source"] = _fallback(
         df, "verified_memory_bytes", "peak_memory_bytes", "verified", "estimated")
     df["flash_bytes"] = df["flash_bytes"].astype("float64")
-    df["estimated_latency_ms"] = rows["latency_ms"].astype("float64")
-    df["estimated_memory_bytes"] = rows["peak_memory_bytes"].astype("float64")
     return df
 
 
@@ -186,7 +193,9 @@ def _merge(feasible: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("metric", "metric_std",
                              "latency_ms", "memory_bytes", "flash_bytes") else "object")
                              for c in columns}).astype({"n": "int64"})
-    grouped = df.groupby(keys, sort=True, dropna=False)
+    # Group once on the (long) keys; every later aggregation is over a small integer id.
+    df["model_id"] = df.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
+    grouped = df.groupby("model_id", sort=True)
     out = grouped.agg(metric=("metric", "mean"), metric_std=("metric", "std"),
                       n=("metric", "size"), latency_ms=("latency_ms", "max"),
                       memory_bytes=("memory_bytes", "max"), flash_bytes=("flash_bytes", "max"))
@@ -195,26 +204,24 @@ def _merge(feasible: pd.DataFrame) -> pd.DataFrame:
     for col, strong, weak in (("metric_source", "int8", "float"),
                               ("latency_source", "verified", "estimated"),
                               ("memory_source", "verified", "estimated")):
-        any_weak = (df[col] == weak).astype(bool).groupby([df[k] for k in keys], sort=True,
-                                                            dropna=False).any()
+        any_weak = (df[col] == weak).astype(bool).groupby(df["model_id"]).any()
         out[col] = np.where(any_weak.reindex(out.index).to_numpy(bool), weak, strong)
     # The trial to flash is the model's best seed; its bundle is the one the report links.
     best = (df.sort_values(["metric", "trial_key"], ascending=[False, True], kind="stable")
-              .drop_duplicates(keys).set_index(keys))
-    out["trial_key"] = best["trial_key"]
-    out["artifacts"] = best["artifacts"]
+              .drop_duplicates("model_id").set_index("model_id"))
+    for col in keys + ["trial_key", "artifacts", "architecture_json"]:
+        out[col] = best[col]
     df = df.sort_values(["seed", "trial_key"], kind="stable")
     df["seed_text"] = df["seed"].astype("string").fillna("?")
-    by_model = df.groupby(keys, sort=True, dropna=False)
+    by_model = df.groupby("model_id", sort=True)
     out["seeds"] = by_model["seed_text"].agg(" ".join)
     out["trial_keys"] = by_model["trial_key"].agg(list)
     df["budget_text"] = [_fmt_budget(lat, mem) for lat, mem in
                          zip(df["lat_budget_ms"].to_numpy(), df["mem_budget_kb"].to_numpy())]
-    budgets = (df.drop_duplicates(keys + ["budget_text"])
-               .sort_values(keys + ["lat_budget_ms", "mem_budget_kb"], na_position="last"))
-    out["found_under"] = budgets.groupby(keys, sort=True, dropna=False)["budget_text"].agg(", ".join)
-    out["architecture_json"] = best["architecture_json"]
-    out = out.reset_index()
+    budgets = (df.drop_duplicates(["model_id", "budget_text"])
+               .sort_values(["model_id", "lat_budget_ms", "mem_budget_kb"], na_position="last"))
+    out["found_under"] = budgets.groupby("model_id", sort=True)["budget_text"].agg(", ".join)
+    out = out.reset_index(drop=True)
     out["n"] = out["n"].astype("int64")
     return out[columns]
 
@@ -323,7 +330,9 @@ def _hv(points: np.ndarray, ref: np.ndarray) -> float:
         depth = edges[i + 1] - edges[i]
         if depth > 0:
             lower = pts[: i + 1, :-1]
-            total += depth * _hv(lower[non_dominated(lower)], ref[:-1])
+            if d > 3:  # the 2-D sweep ignores dominated points by itself
+                lower = lower[non_dominated(lower)]
+            total += depth * _hv(lower, ref[:-1])
     return total
 
 

@@ -31,6 +31,7 @@ PAPER_REFERENCE = Path(__file__).with_name("reference") / "paper.yaml"
 FILES = ("front.csv", "front.parquet", "index.html")  # the page last: it is the entry point
 _MARKERS = {"micronas": "o", "darts": "s", "random": "^"}
 _MORE_MARKERS = "DvP*Xh<>p"
+_MEMBERS_OPEN = 30  # longer fronts start folded
 _EXCLUDED_LISTED = 200  # per section; the grouped counts above the list cover every trial
 
 
@@ -316,7 +317,11 @@ def _members_table(front: ParetoFront, members: pd.DataFrame, links: _Links) -> 
     if members.empty:
         return ""
     flash = "<th>flash KB</th>" if front.flash or members["flash_bytes"].notna().any() else ""
-    out = [f"<h3>Front members ({len(members)})</h3><table><tr><th>method</th>"
+    # A long front folds away so that the agreement and failures below stay in reach.
+    fold = "" if len(members) <= _MEMBERS_OPEN else f" (click to show all {len(members)})"
+    out = [f"<h3>Front members ({len(members)})</h3>",
+           f"<details{' open' if not fold else ''}><summary>front members{fold}</summary>"
+           "<table><tr><th>method</th>"
            f"<th>{e(front.metric_label)} (mean ± std, n)</th><th>latency ms</th><th>peak memory KB</th>"
            f"{flash}<th>found under budgets</th><th>seeds</th><th>bundles</th>"
            "<th>architecture</th></tr>"]
@@ -334,7 +339,7 @@ def _members_table(front: ParetoFront, members: pd.DataFrame, links: _Links) -> 
                    f"<td>{e(r['found_under'])}</td><td>{e(r['seeds'])}</td><td>{bundles}</td>"
                    f"<td><details><summary>best: <code>{e(r['trial_key'])}</code></summary>"
                    f"<code>{e(arch)}</code></details></td></tr>")
-    out.append("</table>")
+    out.append("</table></details>")
     return "".join(out)
 
 
@@ -370,9 +375,11 @@ def _excluded_table(excluded: pd.DataFrame) -> str:
     e = html.escape
     if excluded.empty:
         return "<h3>Failed and infeasible trials</h3><p>None.</p>"
-    grouped = (excluded.groupby(["method", "status", "why"], dropna=False)["trial_key"]
-               .agg(["size", lambda s: ", ".join(s.iloc[:3])]).reset_index())
-    grouped.columns = ["method", "status", "why", "trials", "examples"]
+    keys = ["method", "status", "why"]
+    grouped = excluded.groupby(keys, dropna=False).size().rename("trials").to_frame()
+    grouped["examples"] = (excluded.groupby(keys, dropna=False).head(3)
+                           .groupby(keys, dropna=False)["trial_key"].agg(", ".join))
+    grouped = grouped.reset_index()
     grouped = grouped.sort_values("trials", ascending=False)
     out = [f"<h3>Failed and infeasible trials ({len(excluded)})</h3><table><tr><th>method</th>"
            "<th>status</th><th>reason</th><th>trials</th><th>for example</th></tr>"]
@@ -412,7 +419,7 @@ def _data_uri(fig) -> str:
     import matplotlib
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "micronas-report"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        fig.savefig(buf, format="svg", metadata={"Date": None}, dpi=120)
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -436,7 +443,10 @@ def _tradeoff_plot(front: ParetoFront, models: pd.DataFrame, budgets: pd.DataFra
     for ax, x, colour, cmap, cname, xlabel, budget_col, ref_key in (
             (left, lat, mem, "viridis", "peak memory (KB)", "latency (ms)", "lat_budget_ms", "latency_ms"),
             (right, mem, lat, "plasma", "latency (ms)", "peak memory (KB)", "mem_budget_kb", "memory_kb")):
-        ax.scatter(x[~on], y[~on], s=9, c="#c4c9cf", lw=0, label="off the front", zorder=1)
+        # The dense layers (hundreds of dominated models, every trial's cost pair) go in as one
+        # bitmap each: as SVG elements they were most of the report's time and size.
+        ax.scatter(x[~on], y[~on], s=9, c="#c4c9cf", lw=0, label="off the front", zorder=1,
+                   rasterized=True)
         lo, hi = np.nanmin(colour[on]), np.nanmax(colour[on])
         scatter = None
         for method in methods:
@@ -493,7 +503,7 @@ def _agreement_plot(ok: pd.DataFrame, pairs: dict) -> str:
             mine = both & (ok["method"].to_numpy() == method)
             if mine.any():
                 ax.scatter(est[mine], ver[mine], s=12, marker=_marker(method, methods), alpha=.7,
-                           label=method)
+                           label=method, rasterized=True)
         if both.any():
             top = float(max(est[both].max(), ver[both].max())) * 1.05
             ax.plot([0, top], [0, top], color="#555", lw=.8, ls="--", label="estimate = verified")
