@@ -1,4 +1,14 @@
 """Sweeps of many searches on Ray Tune, Optuna tuning, the results store, Pareto reports and the
-`micronas` command line. Ray and Optuna are imported only where a sweep needs them."""
+`micronas` command line. Ray and Optuna are imported only where a sweep needs them.
 
-__all__: list[str] = []
+    from orchestrator import Sweep, load_spec, ResultsStore, ParetoFront
+    Sweep(load_spec("examples/quickstart.yaml")).run()
+    ResultsStore("runs/quickstart/store").read()
+"""
+
+from ._pareto import ParetoFront
+from ._spec import Point, SweepSpec, load_spec, parse_spec
+from ._store import ResultsStore
+from ._sweep import Sweep
+
+__all__ = ["ParetoFront", "Point", "ResultsStore", "Sweep", "SweepSpec", "load_spec", "parse_spec"]

@@ -114,7 +114,9 @@ class SweepSpec:
                               .encode()).hexdigest()[:16]
 
 
-def load_spec(path: str | os.PathLike) -> SweepSpec:
+def load_spec(path: str | os.PathLike, overrides: dict | None = None) -> SweepSpec:
+    """Read and check a spec file; `overrides` replace top-level keys (a cluster job points
+    `storage` at the team's bucket without editing the file)."""
     import yaml
 
     path = Path(path)
@@ -128,6 +130,8 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise InputError(f"{path}: not valid YAML{where}") from None
+    if overrides and isinstance(doc, dict):
+        doc = {**doc, **{k: v for k, v in overrides.items() if v is not None}}
     return parse_spec(doc, source=str(path))
 
 

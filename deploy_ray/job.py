@@ -1,0 +1,55 @@
+"""The entry point that `ray job submit` runs on a cluster:
+
+    ray job submit --address http://HEAD:8265 --working-dir . \\
+        --runtime-env deploy_ray/runtime_env.yaml -- python -m deploy_ray.job examples/cluster.yaml
+
+It connects with `ray.init()` and no arguments (inside a job Ray names the cluster), takes the
+storage URL from the spec or from `$MICRONAS_STORAGE`, and credentials only from the nodes'
+environment (never the command line, never logged). Exit status: 0 when every trial finished ok,
+1 when some trial failed, 2 for a bad spec or unreachable storage (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+STORAGE_ENV = "MICRONAS_STORAGE"
+LUT_ENV = "MICRONAS_LUT"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lut_store import InputError
+
+    parser = argparse.ArgumentParser(prog="deploy_ray.job", description=__doc__.splitlines()[0])
+    parser.add_argument("spec", help="sweep spec (YAML), relative to the job's working dir")
+    parser.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
+                        help=f"results store URL (default: the spec's, or ${STORAGE_ENV})")
+    parser.add_argument("--lut", default=os.environ.get(LUT_ENV),
+                        help=f"LUT folder URL (default: the spec's, <storage>/lut, or ${LUT_ENV})")
+    args = parser.parse_args(argv)
+    try:
+        import ray
+
+        from orchestrator import Sweep, load_spec
+
+        spec = load_spec(args.spec, {"storage": args.storage, "lut": args.lut})
+        sweep = Sweep(spec)
+        plan = sweep.check()                 # before the cluster does any work
+        ray.init()                           # a job names its cluster: no arguments
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        print(f"sweep {spec.name}: {plan.trials} grid points x {spec.trials_per_point} trial(s) on "
+              f"{len(nodes)} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; results in "
+              f"{spec.storage}", flush=True)
+        summary = sweep.run(plan, verbose=1)
+    except InputError as exc:
+        print(f"deploy_ray.job: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in summary.items() if k != "studies"}, default=str), flush=True)
+    return 1 if summary["status"].get("failed") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

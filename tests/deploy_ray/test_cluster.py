@@ -1,0 +1,107 @@
+"""Sweeps on a real two-node Ray cluster on loopback, submitted with plain `ray job submit`, with
+the results store and the LUTs in a real S3 server process; and a node failure in the middle."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy_ray.local_cluster import LocalCluster
+from orchestrator import ResultsStore
+
+pytestmark = pytest.mark.s3
+
+RAY = str(Path(sys.executable).with_name("ray"))
+BUDGETS = [{"latency_ms": 12 + i, "memory_kb": 6} for i in range(4)]
+
+
+def _spec(folder: Path, store: str, name: str, epochs: int) -> Path:
+    spec = {"name": name, "storage": store, "datasets": ["basicmotions"],
+            "mcus": ["nucleo-l552ze-q"], "budgets": BUDGETS, "seeds": [0],
+            "search": {"epochs": epochs, "warmup_epochs": 1, "retrain_epochs": epochs,
+                       "retrain_patience": epochs},
+            "deploy": {"qat_epochs": 0, "calibration_windows": 32, "max_accuracy_drop": 100},
+            "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2}, "max_failures": 3}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.fixture
+def cluster_store(s3_bucket, l552_lut):
+    url = f"s3://{s3_bucket}/cluster"
+    l552_lut.write(f"{url}/lut")
+    return url
+
+
+def _submit(cluster, spec: Path, *extra: str, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [RAY, "job", "submit", "--address", cluster.dashboard_url, "--working-dir",
+         str(spec.parent), *extra, "--", "python", "-m", "deploy_ray.job", spec.name],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+
+
+def test_ray_job_submit_on_two_nodes(cluster_store, tmp_path):
+    spec = _spec(tmp_path, cluster_store, "cluster", epochs=2)
+    # The nodes inherit the S3 endpoint and credentials from this environment (the fixture set
+    # them): nothing secret is on the job's command line.
+    with LocalCluster(workers=1, cpus_per_node=1) as cluster:
+        done = _submit(cluster, spec)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "succeeded" in done.stdout + done.stderr
+    rows = ResultsStore(cluster_store).read(sweep="cluster")
+    assert len(rows) == 4 and rows["trial_key"].is_unique
+    assert set(rows["status"]) == {"ok"}
+    assert rows["node_id"].nunique() == 2      # trials ran on both nodes
+
+
+def test_killing_a_worker_node_mid_sweep_loses_no_row(cluster_store, tmp_path):
+    spec = _spec(tmp_path, cluster_store, "killed", epochs=4)
+    store = ResultsStore(cluster_store)
+    with LocalCluster(workers=1, cpus_per_node=1) as cluster:
+        sub = _submit(cluster, spec, "--no-wait")
+        assert sub.returncode == 0, sub.stderr[-2000:]
+        job = next(w for w in sub.stdout.split() if w.startswith("raysubmit_"))
+        # Wait until the worker node is running a trial (a trial worker process under its
+        # raylet), then kill the node's whole process tree by PID.
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if any("ImplicitFunc" in _cmdline(pid) or "run_trial" in _cmdline(pid)
+                   for pid in cluster.node_pids(1)):
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("no trial started on the worker node")
+        time.sleep(5)                          # let it get into its search
+        killed = cluster.kill_node(1)
+        assert killed
+        status = ""
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            out = subprocess.run([RAY, "job", "status", "--address", cluster.dashboard_url, job],
+                                 capture_output=True, text=True,
+                                 env={**os.environ, "RAY_AUTH_MODE": "disabled"}).stdout
+            status = next((s for s in ("SUCCEEDED", "FAILED", "STOPPED") if s in out), "")
+            if status:
+                break
+            time.sleep(3)
+        logs = subprocess.run([RAY, "job", "logs", "--address", cluster.dashboard_url, job],
+                              capture_output=True, text=True,
+                              env={**os.environ, "RAY_AUTH_MODE": "disabled"}).stdout
+    assert status == "SUCCEEDED", logs[-4000:]
+    rows = store.read(sweep="killed")
+    assert len(rows) == 4 and rows["trial_key"].is_unique, rows[["trial_key", "status"]]
+    assert set(rows["status"]) == {"ok"}, rows[["status", "reason"]]
+    # The trial that lost its node was retried from its checkpoint on the surviving node.
+    assert rows["node_id"].nunique() >= 1
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
