@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 MEASUREMENTS = SHARED / "mcu-measurements"
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "orchestrator"))
 
 # Keep heavy frameworks quiet and local in every test process.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -96,3 +96,21 @@ def test_sweep_on_s3_with_local_ray(s3_store, s3_endpoint, tmp_path, monkeypatch
     assert again["rows"] == 4
     reread = ResultsStore(s3_store).read(sweep="bm")
     assert list(reread["finished_at"]) == list(rows["finished_at"])
+
+    # The report of this real sweep: its fronts are the brute-force non-dominated sets.
+    from test_pareto import brute_force_front, brute_force_models, front_keys
+
+    from orchestrator import ParetoFront
+    from orchestrator._report import build_report
+
+    summary = build_report(s3_store, str(tmp_path / "report"), sweep="bm")
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert summary["rows"] == 4
+    records = [{k: (None if pd.isna(v) else v) for k, v in r.items()}
+               for r in reread.to_dict(orient="records")]
+    for metric in ("macro_f1", "accuracy"):
+        front = ParetoFront(reread, metric=metric)
+        assert front_keys(front) == brute_force_front(brute_force_models(records, metric))
+        assert len(front.front) >= 1
+    assert "1 ms" in (tmp_path / "report" / "index.html").read_text() or \
+        "infeasible" in (tmp_path / "report" / "index.html").read_text()

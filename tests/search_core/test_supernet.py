@@ -80,3 +80,26 @@ def test_gumbel_samples_are_seeded_and_sum_to_one():
     b = params.sample(0.5, torch.Generator().manual_seed(3))
     assert all(torch.equal(x, y) for x, y in zip(a.tensors(), b.tensors()))
     assert torch.allclose(a.tr[0].width.sum(), torch.tensor(1.0))
+
+
+def test_batch_norm_folds_into_the_deployed_convs():
+    """Retraining may put BN between conv and ReLU; folding it leaves exactly the deployed
+    parameters (the same state_dict keys as a plain Network) and the same eval-mode function."""
+    torch.manual_seed(0)
+    space = SearchSpace(128, 9, 6)
+    arch = space.random(random.Random(3))
+    net = Network(arch, batch_norm=True).train()
+    x = torch.randn(16, 128, 9)
+    for _ in range(3):                      # move the running statistics away from (0, 1)
+        net(2 * x + 1)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 2.0)
+                m.bias.uniform_(-1.0, 1.0)
+    net.eval()
+    before = net(x)
+    net.fold_batch_norm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert set(net.state_dict()) == set(Network(arch).state_dict())
+    assert torch.allclose(net(x), before, atol=1e-4, rtol=1e-4)
