@@ -28,7 +28,7 @@ from typing import Any
 
 from lut_store import InputError
 
-METHODS = ("micronas",)
+METHODS = ("micronas", "darts", "random")   # see search_core.baselines
 # What Optuna may tune, and where each value goes in the search config.
 TUNABLE = {
     "latency_over": "hardware-loss weight above the latency budget",
@@ -187,6 +187,8 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     if not isinstance(max_failures, int) or isinstance(max_failures, bool) or max_failures < 0:
         fail("max_failures must be a non-negative integer")
     optuna = _optuna(doc.get("optuna"), fail)
+    if method != "micronas" and optuna is not None:
+        fail(f"method {method} has no hardware-loss weights to tune: remove the optuna section")
     spec = SweepSpec(name=name, storage=storage, lut=lut, datasets=datasets, mcus=mcus,
                      budgets=budgets, seeds=tuple(seeds), search=search, deploy=deploy,
                      cpus_per_trial=float(cpus), max_concurrent_trials=concurrent, optuna=optuna,

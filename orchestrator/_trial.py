@@ -179,13 +179,13 @@ class _Trial:
             checkpoint("store", self.final_metrics(row))
 
     def _search(self, budget, cost, report):
-        from search_core.search import search_architecture
+        from search_core.baselines import search_with
 
         def progress(row: dict) -> None:
             report({"stage": "search", "epoch": row["epoch"],
                     "expected_latency_ms": row["expected_latency_ms"],
                     "expected_memory_bytes": row["expected_memory_bytes"]})
-        return search_architecture(self.data, cost, budget, self.config, progress)
+        return search_with(self.spec.method)(self.data, cost, budget, self.config, progress)
 
     def _retrain(self, report) -> dict:
         from search_core.search import Derivation, describe, plan_budget, retrain, write_run
