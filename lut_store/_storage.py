@@ -46,8 +46,28 @@ def _storage_error(url: str, exc: Exception) -> InputError:
     return InputError(f"{url}: storage not reachable or not writable ({reason[:200]})")
 
 
-def write_bytes(url: str, data: bytes) -> None:
-    """Write a whole file atomically."""
+# An object store that hiccups (a restart, a throttled burst) must not cost a finished trial's row:
+# transient failures are retried with exponential backoff for about half a minute. Refusals
+# (permission, missing bucket) are not transient and fail at once.
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+def _with_retries(op):
+    import time
+    for delay in (*RETRY_DELAYS_S, None):
+        try:
+            return op()
+        except (PermissionError, FileNotFoundError):
+            raise
+        except Exception:  # noqa: BLE001 - connection resets, timeouts, 5xx
+            if delay is None:
+                raise
+            time.sleep(delay)
+
+
+def write_bytes(url: str, data: bytes, *, retry: bool = True) -> None:
+    """Write a whole file atomically (on an object store: retried while the failure looks
+    transient, unless `retry` is False — a reachability probe wants the answer now)."""
     fs, path = filesystem(url)
     try:
         if is_local(fs):
@@ -64,7 +84,8 @@ def write_bytes(url: str, data: bytes) -> None:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         else:
-            fs.pipe_file(path, data)
+            put = lambda: fs.pipe_file(path, data)  # noqa: E731
+            _with_retries(put) if retry else put()
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - every storage failure becomes one clear line

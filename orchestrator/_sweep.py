@@ -223,7 +223,7 @@ def check_storage(url: str, write: bool = True) -> None:
                                  f"AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; never in the spec)")
     if write:
         probe = storage.join(url, f".micronas-probe-{uuid.uuid4().hex}")
-        storage.write_bytes(probe, b"probe")
+        storage.write_bytes(probe, b"probe", retry=False)
         try:
             fs.rm(storage.filesystem(probe)[1])
         except Exception:  # noqa: BLE001 - a leftover probe is harmless

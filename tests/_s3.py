@@ -19,9 +19,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def s3_server():
+def s3_server(port: int | None = None):
     """Yield the endpoint URL of a fresh S3 server process bound to 127.0.0.1."""
-    port = free_port()
+    port = port or free_port()
     exe = Path(sys.executable).with_name("moto_server")
     proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

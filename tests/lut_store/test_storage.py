@@ -86,3 +86,44 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
         _storage.write_bytes(target, b"new")
     assert open(target, "rb").read() == b"old"
     assert os.listdir(tmp_path) == ["t.bin"]
+
+
+@pytest.mark.s3
+def test_writes_to_s3_survive_an_outage(monkeypatch):
+    """Nothing listens when the write starts; the server comes up ~5 s later (between the retries
+    at 3.5 s and 7.5 s, so that its bucket exists before the next attempt): the write is
+    retried with backoff and lands (what keeps a trial's row when the store hiccups)."""
+    import threading
+    import time
+
+    import s3fs
+    from _s3 import free_port, make_bucket, s3_env, s3_server
+
+    from lut_store import storage
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in s3_env(endpoint).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    s3fs.S3FileSystem.clear_instance_cache()
+    up, stop = threading.Event(), threading.Event()
+
+    def outage_then_server():
+        time.sleep(4.5)
+        with s3_server(port):
+            make_bucket(endpoint, "late-bucket")
+            up.set()
+            stop.wait(60)
+
+    thread = threading.Thread(target=outage_then_server, daemon=True)
+    thread.start()
+    try:
+        start = time.monotonic()
+        storage.write_bytes("s3://late-bucket/rows/one.bin", b"row")
+        assert up.is_set() and time.monotonic() - start >= 4.5
+        assert storage.read_bytes("s3://late-bucket/rows/one.bin") == b"row"
+    finally:
+        stop.set()
+        thread.join(30)
+        s3fs.S3FileSystem.clear_instance_cache()
