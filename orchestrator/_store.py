@@ -186,6 +186,14 @@ class ResultsStore:
                 .reset_index(drop=True))
         return _typed(df)
 
+    def get(self, trial_key: str, dataset: str, mcu: str) -> dict | None:
+        """One trial's row, or None if it has none yet."""
+        url = self._row_url({"trial_key": trial_key, "dataset": dataset, "mcu": mcu})
+        if not storage.exists(url):
+            return None
+        table = storage.read_table(url)
+        return table.to_pylist()[0] if table.num_rows else None
+
     def trial_keys(self) -> set[str]:
         return set(self.read()["trial_key"])
 

@@ -87,8 +87,16 @@ class Sweep:
                 plan.runnable.append(point)
         return plan
 
+    @property
+    def _spec_url(self) -> str:
+        return storage.join(self.spec.storage, "sweeps", self.spec.name, "spec.json")
+
+    def started(self) -> bool:
+        """Whether this sweep (by name) has run in its storage before."""
+        return storage.exists(self._spec_url)
+
     def _check_fingerprint(self) -> None:
-        url = storage.join(self.spec.storage, "sweeps", self.spec.name, "spec.json")
+        url = self._spec_url
         if storage.exists(url):
             try:
                 old = json.loads(storage.read_bytes(url)).get("fingerprint")
@@ -104,7 +112,7 @@ class Sweep:
         """Run (or resume) every trial; returns the summary (rows and best trial per point)."""
         plan = plan or self.check()
         spec = self.spec
-        storage.write_bytes(storage.join(spec.storage, "sweeps", spec.name, "spec.json"),
+        storage.write_bytes(self._spec_url,
                             json.dumps({"fingerprint": spec.fingerprint(), "spec": spec.to_dict()},
                                        default=list, indent=2).encode())
         known = self.store.trial_keys() if plan.infeasible else set()

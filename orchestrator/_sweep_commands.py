@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("spec", help="sweep spec (YAML), e.g. examples/quickstart.yaml")
     p.add_argument("--check", action="store_true",
                    help="validate the spec, storage, LUTs and data sets; run nothing")
+    p.add_argument("--resume", action="store_true",
+                   help="insist on resuming an earlier run of this sweep (a plain run resumes one "
+                        "anyway; with --resume, finding none is an error)")
     p.add_argument("--quiet", action="store_true", help="no Ray status tables, only trial lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_sweep)
@@ -40,6 +43,8 @@ def _sweep(args) -> int:
 
     spec = load_spec(args.spec)
     sweep = Sweep(spec)
+    if args.resume and not sweep.started():
+        raise InputError(f"sweep {spec.name!r} has never run in {spec.storage}: nothing to resume")
     plan = sweep.check()
     say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
     say(f"sweep {spec.name}: {len(plan.runnable)} grid points x {spec.trials_per_point} trial(s)"

@@ -57,8 +57,15 @@ def run_trial(config: dict, spec: SweepSpec, provenance: dict) -> None:
         trial = _Trial(spec, point, config.get("params", {}), int(config.get("optuna_trial", -1)),
                        key, work, state, provenance)
         trial.resumed_from = resumed_from
-        node = ray.get_runtime_context().get_node_id()
-        trial.node_id = node
+        trial.node_id = ray.get_runtime_context().get_node_id()
+        done = trial.store.get(key, point.label, point.mcu)
+        if done is not None and done["status"] != "failed":
+            # Finished before the sweep's driver died (Tune's own state may be older than the
+            # store): report the stored outcome instead of running the trial again.
+            done.update(dataset=point.label, mcu=point.mcu)
+            tune.report({**trial.metrics(), **trial.final_metrics(done), "stage": "store",
+                         METRIC: float(done.get("val_accuracy") or 0.0)})
+            return
 
         def checkpoint(stage: str, metrics: dict) -> None:
             state["done"].append(stage)
@@ -227,7 +234,7 @@ class _Trial:
         timings = self.state["timings"]
         row = {
             "trial_key": self.key, "sweep": spec.name, "method": spec.method,
-            "dataset": r["dataset"], "mcu": p.mcu,
+            "dataset": p.label, "mcu": p.mcu,
             "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb, "seed": p.seed,
             "point": p.key, "optuna_trial": self.optuna_trial,
             "latency_over": self.config.loss.latency.over,
