@@ -30,13 +30,18 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class SameConv(nn.Module):
-    """Conv2d + ReLU with TF `same` padding on NCHW tensors (H = time, W = sensors)."""
+    """Conv2d + ReLU with TF `same` padding on NCHW tensors (H = time, W = sensors).
+
+    With `batch_norm`, a BatchNorm2d sits between the conv and the ReLU for training;
+    `fold_batch_norm` merges it into the conv's weights and bias (exact in eval mode), which leaves
+    the plain conv + ReLU that is priced and deployed."""
 
     def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], stride: tuple[int, int],
-                 relu: bool = True):
+                 relu: bool = True, batch_norm: bool = False):
         super().__init__()
         self.kernel, self.stride, self.relu = kernel, stride, relu
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
+        self.bn = nn.BatchNorm2d(c_out) if batch_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         top, bottom = same_padding(x.shape[2], self.kernel[0], self.stride[0])
@@ -44,7 +49,20 @@ class SameConv(nn.Module):
         if top or bottom or left or right:
             x = F.pad(x, (left, right, top, bottom))
         y = self.conv(x)
+        if self.bn is not None:
+            y = self.bn(y)
         return F.relu(y) if self.relu else y
+
+    @torch.no_grad()
+    def fold_batch_norm(self) -> None:
+        """conv → BN (running statistics) becomes one conv; the BN module is dropped."""
+        if self.bn is None:
+            return
+        bn = self.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        self.conv.weight.mul_(scale.view(-1, 1, 1, 1))
+        self.conv.bias.copy_((self.conv.bias - bn.running_mean) * scale + bn.bias)
+        self.bn = None
 
 
 _STEPS: dict[tuple, torch.Tensor] = {}
@@ -118,7 +136,7 @@ class Network(nn.Module):
     """One discrete architecture: an interpreter of `arch.ops()`, the very graph that is priced
     and deployed (no masks, no mixing; a skipped cell has no ops, so it is the identity)."""
 
-    def __init__(self, arch: Architecture, dropout: float = 0.3):
+    def __init__(self, arch: Architecture, dropout: float = 0.3, batch_norm: bool = False):
         super().__init__()
         self.arch = arch
         self.ops = arch.ops()
@@ -127,8 +145,17 @@ class Network(nn.Module):
         for op in self.ops:
             c = op.config
             if c.op == "CONV_2D":
+                # BN (training only, folded afterwards) on every conv but the classifier's.
                 self.convs[_module_key(op.name)] = SameConv(
-                    c.input_shape[-1], c.output_shape[-1], c.kernel, c.stride, c.activation == "relu")
+                    c.input_shape[-1], c.output_shape[-1], c.kernel, c.stride,
+                    c.activation == "relu", batch_norm and op.name != "classifier")
+
+    def fold_batch_norm(self) -> "Network":
+        """Merge every BatchNorm into its conv: the result has exactly the deployed graph's
+        parameters (and state_dict keys) and computes what the BN network computes in eval mode."""
+        for conv in self.convs.values():
+            conv.fold_batch_norm()
+        return self
 
     def conv(self, op_name: str) -> SameConv:
         return self.convs[_module_key(op_name)]
