@@ -224,10 +224,19 @@ class Lut:
             missing = [c for c in COLUMNS if c not in table.column_names]
             if missing:
                 raise InputError(f"{f}: not a MicroNAS LUT (missing columns {missing})")
-            frames.append(table.select(COLUMNS).cast(SCHEMA).to_pandas())
+            try:
+                frames.append(table.select(COLUMNS).cast(SCHEMA).to_pandas())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                bad = [c for c in COLUMNS
+                       if not table.schema.field(c).type.equals(SCHEMA.field(c).type)]
+                raise InputError(f"{f}: not a MicroNAS LUT (column {', '.join(bad) or '?'} of the "
+                                 f"wrong type: {str(exc).splitlines()[0][:120]})") from None
         if not frames:
             return cls()
-        return cls(pd.concat(frames, ignore_index=True))
+        try:
+            return cls(pd.concat(frames, ignore_index=True))
+        except InputError as exc:
+            raise InputError(f"{url}: {exc}") from None
 
 
 def _aggregate_runs(per_run: pd.DataFrame) -> pd.DataFrame:

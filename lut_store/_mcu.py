@@ -76,8 +76,11 @@ class Mcu:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InputError(f"{path}: no such MCU file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: not a readable JSON MCU file ({exc})") from None
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON, > 4300 digits
+            raise InputError(f"{path}: not a readable JSON MCU file "
+                             f"({str(exc).split(';')[0]})") from None
+        except RecursionError:
+            raise InputError(f"{path}: not a readable JSON MCU file (nested too deeply)") from None
         return cls.from_dict(data, str(path))
 
 

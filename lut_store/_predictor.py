@@ -510,8 +510,9 @@ class Predictor:
     def from_json(cls, text: str, source: str = "<json>") -> "Predictor":
         try:
             data = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{source}: not a JSON predictor ({exc})") from None
+        except (TypeError, ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            raise InputError(f"{source}: not a JSON predictor ({reason})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise InputError(f"{source}: not a MicroNAS latency predictor (format must be {FORMAT!r})")
         if data.get("model_form") != MODEL_FORM:

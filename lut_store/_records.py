@@ -52,17 +52,25 @@ class ImportReport:
         }
 
 
+# Sizes are stored as int32 (kernel, stride) or parsed back into numpy integers: bound them.
+_MAX_DIM = 2 ** 31 - 1
+
+
+def _dim(d) -> bool:
+    return isinstance(d, int) and not isinstance(d, bool) and 0 < d <= _MAX_DIM
+
+
 def _shape(value, what: str, where: str) -> tuple[int, ...]:
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value)):
-        raise InputError(f"{where}: {what} must be a list of positive integers, got {value!r}")
+    if not isinstance(value, list) or not value or not all(_dim(d) for d in value):
+        raise InputError(f"{where}: {what} must be a list of positive integers (below 2^31), "
+                         f"got {value!r}")
     return tuple(value)
 
 
 def _pair(value, what: str, where: str) -> tuple[int, int]:
-    if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value)):
-        raise InputError(f"{where}: {what} must be two positive integers, got {value!r}")
+    if not isinstance(value, list) or len(value) != 2 or not all(_dim(d) for d in value):
+        raise InputError(f"{where}: {what} must be two positive integers (below 2^31), "
+                         f"got {value!r}")
     return int(value[0]), int(value[1])
 
 
@@ -148,6 +156,10 @@ def read_records(paths: list[Path], mcu: str) -> tuple[pd.DataFrame, ImportRepor
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: not valid JSON (truncated or malformed at line "
                              f"{exc.lineno}, column {exc.colno})") from None
+        except (ValueError, RecursionError) as exc:  # a number of > 4300 digits, or deep nesting
+            reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else \
+                str(exc).split(";")[0]
+            raise InputError(f"{path}: not a readable record file ({reason})") from None
         if not isinstance(records, list):
             raise InputError(f"{path}: a record file must hold a JSON list of records")
         report.files += 1

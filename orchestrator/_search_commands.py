@@ -181,7 +181,7 @@ def _export(args) -> None:
 def _run_seed(run: Path) -> int:
     try:
         return int(json.loads((run / "result.json").read_text()).get("seed", 0))
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
         return 0   # deploy_run names the problem with the folder
 
 

@@ -121,15 +121,20 @@ def load_spec(path: str | os.PathLike, overrides: dict | None = None) -> SweepSp
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot read the sweep spec ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read the sweep spec (not UTF-8 text at byte "
+                         f"{exc.start})") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise InputError(f"{path}: not valid YAML{where}") from None
+    except ValueError as exc:   # e.g. an integer beyond Python's conversion limit
+        raise InputError(f"{path}: cannot read the sweep spec ({str(exc).split(';')[0]})") from None
     if overrides and isinstance(doc, dict):
         doc = {**doc, **{k: v for k, v in overrides.items() if v is not None}}
     return parse_spec(doc, source=str(path))
@@ -158,6 +163,11 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     lut = _absolute(lut) if isinstance(lut, str) and lut.strip() else \
         (fail("lut must be a URL or a folder") if lut is not None else storage.rstrip("/") + "/lut")
     datasets = _names(doc["datasets"], "datasets", fail)
+    for d in datasets:
+        if not _is_known_dataset(d) and not Path(_absolute(d)).exists():
+            from search_core.data import KNOWN_DATASETS
+            fail(f"datasets: unknown data set {d!r} (known: {', '.join(KNOWN_DATASETS)}; or the "
+                 f"path of a data file or folder)")
     datasets = tuple(d if _is_known_dataset(d) else _absolute(d) for d in datasets)
     mcus = _names(doc["mcus"], "mcus", fail)
     budgets = _budgets(doc["budgets"], fail)

@@ -536,8 +536,9 @@ class Architecture:
     def from_json(cls, text: str | bytes, source: str = "<architecture>") -> "Architecture":
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"{source}: not valid JSON ({exc})") from None
+        except (ValueError, RecursionError) as exc:  # also > 4300-digit numbers, deep nesting
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            raise InputError(f"{source}: not valid JSON ({reason})") from None
         return cls.from_dict(data, source)
 
     # -- display --------------------------------------------------------------------------------

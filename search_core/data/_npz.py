@@ -73,8 +73,9 @@ def _meta(path: Path, value: np.ndarray | None) -> dict:
         text = text.decode("utf-8", "replace")
     try:
         meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: meta is not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # also: a number of > 4300 digits, deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise InputError(f"{path}: meta is not valid JSON ({reason})") from None
     if not isinstance(meta, dict):
         raise InputError(f"{path}: meta must be a JSON object, got {type(meta).__name__}")
     out = {}
@@ -89,7 +90,8 @@ def _meta(path: Path, value: np.ndarray | None) -> dict:
                                   or not all(isinstance(v, (str, int)) for v in names)):
             raise InputError(f"{path}: meta.{key} must be a list of names")
     rate = out.get("sample_rate_hz")
-    if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate <= 0):
+    if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool)
+                             or not 0 < rate < float("inf")):
         raise InputError(f"{path}: meta.sample_rate_hz must be a positive number, got {rate!r}")
     return out
 
@@ -119,6 +121,9 @@ def convert_npz(path: Path) -> RawWindows:
     if len(y) and y.min() < 0:
         raise InputError(f"{where}: y must hold labels 0..K-1, got {int(y.min())}")
     classes = meta.get("classes")
+    if classes is None and len(y) and y.max() >= n:
+        raise InputError(f"{where}: y holds label {int(y.max())} but X has only {n} windows: labels "
+                         "must be 0..K-1 and every class needs windows")
     k = len(classes) if classes is not None else (int(y.max()) + 1 if len(y) else 0)
     if len(y) and y.max() >= k:
         raise InputError(f"{where}: y holds label {int(y.max())} but meta names {k} classes (0..{k - 1})")

@@ -102,6 +102,9 @@ def check_raw(raw: RawWindows, where: str) -> RawWindows:
             raise InputError(f"{where}: split values must be 0 (train), 1 (validation) or 2 (test), "
                              f"got {bad}")
         setattr(raw, what, values.astype(np.int8 if what == "split" else np.int64))
-    raw.x = x.astype(np.float32, copy=False)
+    with np.errstate(over="ignore"):
+        raw.x = x.astype(np.float32, copy=False)
+    if x.dtype != np.float32 and not np.isfinite(raw.x).all():
+        raise InputError(f"{where}: windows hold values beyond the float32 range (|x| > 3.4e38)")
     raw.y = y
     return raw

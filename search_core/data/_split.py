@@ -159,7 +159,7 @@ def _build(name, raw, *, seed, val_fraction, test_fraction, normalize) -> Datase
 
     x_train = raw.x[train]
     s = raw.x.shape[2]
-    if normalize:
+    if normalize and len(train):   # (an empty training split is reported by check_searchable)
         flat = x_train.reshape(-1, s).astype(np.float64)
         mean = flat.mean(axis=0)
         std = flat.std(axis=0)
@@ -170,9 +170,15 @@ def _build(name, raw, *, seed, val_fraction, test_fraction, normalize) -> Datase
         mean, std = np.zeros(s), np.ones(s)
         info["normalization"] = "none (norm_mean = 0, norm_std = 1)"
     mean32, std32 = mean.astype(np.float32), std.astype(np.float32)
+    if not (np.isfinite(mean32).all() and np.isfinite(std32).all()):
+        raise InputError(f"{name}: windows too large to normalise (values near the float32 limit)")
 
     def scaled(idx):
-        return ((raw.x[idx] - mean32) / std32).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = ((raw.x[idx] - mean32) / std32).astype(np.float32)
+        if not np.isfinite(out).all():
+            raise InputError(f"{name}: windows too large to normalise (values near the float32 limit)")
+        return out
 
     def part(values, idx):
         return None if values is None else values[idx].copy()

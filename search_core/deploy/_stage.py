@@ -319,7 +319,7 @@ def load_run(run_dir: str | Path, *, need_result: bool = True):
         raise InputError(f"{run_dir}: not a finished search ({' and '.join(missing)} missing; "
                          f"{', '.join(names)} needed)")
     arch_file, weights = run_dir / "architecture.json", run_dir / "weights.pt"
-    arch = Architecture.from_json(arch_file.read_text(), source=str(arch_file))
+    arch = Architecture.from_json(arch_file.read_bytes(), source=str(arch_file))
     result = None
     if need_result:
         try:
@@ -329,9 +329,10 @@ def load_run(run_dir: str | Path, *, need_result: bool = True):
             for key in ("data_source", "seed", "mcu"):
                 if key not in result:
                     raise ValueError(f"no {key!r}")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
             raise InputError(f"{run_dir / 'result.json'}: not the result of a finished search "
-                             f"({exc})") from None
+                             f"({reason})") from None
     network = Network(arch)
     try:  # weights_only: a state dict of tensors, never arbitrary pickled objects
         network.load_state_dict(torch.load(weights, weights_only=True))
