@@ -45,9 +45,13 @@ def s3_server(port: int | None = None):
             proc.kill()
 
 
+# A secret no file may ever contain: tests scan what sweeps wrote for it.
+SECRET = "micronas-test-secret-never-written"
+
+
 def s3_env(endpoint: str) -> dict[str, str]:
     return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+            "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 def make_bucket(endpoint: str, name: str) -> None:

@@ -114,3 +114,15 @@ def test_sweep_on_s3_with_local_ray(s3_store, s3_endpoint, tmp_path, monkeypatch
         assert len(front.front) >= 1
     assert "1 ms" in (tmp_path / "report" / "index.html").read_text() or \
         "infeasible" in (tmp_path / "report" / "index.html").read_text()
+
+    # Credentials never land in results, artifacts, Tune's state, studies or the report.
+    import s3fs
+    from _s3 import SECRET
+    fs = s3fs.S3FileSystem()
+    stored = fs.find(s3_store.removeprefix("s3://"))
+    assert len(stored) > 20
+    for key in stored:
+        assert SECRET.encode() not in fs.cat_file(key), key
+    for path in (tmp_path / "report").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
