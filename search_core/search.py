@@ -45,9 +45,6 @@ class SearchConfig:
     arch_lr: float = 1e-2
     arch_lr_min: float = 1e-3
     warmup_epochs: int = 4         # weight-only epochs first: do not judge untrained candidates
-    # Warm-up weight steps on sampled networks (as in the search) rather than on the soft uniform
-    # mixture of every candidate.
-    warmup_sampling: bool = False
     tau_start: float = 1.0         # Gumbel-softmax temperature, annealed exponentially per batch
     tau_end: float = 0.1           # gentler than the paper's 1e-5 floor (noisy gradients late on)
     hard_sampling: bool = True     # straight-through one-hot samples (see ArchitectureParameters)
@@ -171,8 +168,8 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                 sums["lat"] += float(lat.detach())
                 sums["mem"] += float(mem.detach())
             with torch.no_grad():
-                r = (params.sample(tau, gen, config.hard_sampling)
-                     if searching or config.warmup_sampling else params.probabilities())
+                r = (params.sample(tau, gen, config.hard_sampling) if searching
+                     else params.probabilities())
             ce = F.cross_entropy(net(xt[idx], r), yt[idx])
             w_opt.zero_grad()
             ce.backward()
