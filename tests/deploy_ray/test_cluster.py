@@ -53,6 +53,18 @@ def test_ray_job_submit_on_two_nodes(cluster_store, tmp_path):
     # them): nothing secret is on the job's command line.
     with LocalCluster(workers=1, cpus_per_node=1) as cluster:
         done = _submit(cluster, spec)
+        # `micronas submit` is the same through the job SDK: it streams the logs and exits with
+        # the job's status (here: a one-trial sweep under another name, in the same store).
+        small = _spec(tmp_path, cluster_store, "via-micronas", epochs=1)
+        doc = yaml.safe_load(small.read_text())
+        small.write_text(yaml.safe_dump({**doc, "budgets": BUDGETS[:1]}))
+        via = subprocess.run([sys.executable, "-m", "orchestrator.cli", "submit", str(small),
+                              "--address", cluster.dashboard_url, "--working-dir", str(tmp_path)],
+                             capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    assert via.returncode == 0, via.stdout[-3000:] + via.stderr[-2000:]
+    assert "SUCCEEDED" in via.stdout and "sweep via-micronas" in via.stdout
+    assert len(ResultsStore(cluster_store).read(sweep="via-micronas")) == 1
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "succeeded" in done.stdout + done.stderr
     rows = ResultsStore(cluster_store).read(sweep="cluster")
