@@ -127,7 +127,7 @@ class _Trial:
         self.store = ResultsStore(spec.storage)
         self.resumed_from = ""
         self.node_id = ""
-        self._data = self._latency = None
+        self._data = self._latency = self._plan = None
 
     # --- lazily loaded inputs (a trial resumed at `store` needs neither) -----------------------
     @property
@@ -144,6 +144,15 @@ class _Trial:
             self._latency = LatencyModel.open(self.spec.lut, self.point.mcu)
         return self._latency
 
+    @property
+    def plan(self):
+        """(Budget, CostModel) of the point, checked once (it prices the cheapest network)."""
+        if self._plan is None:
+            from search_core.search import plan_budget
+            self._plan = plan_budget(self.data, self.latency, self.point.latency_ms,
+                                     self.point.memory_kb)
+        return self._plan
+
     def metrics(self) -> dict:
         result = self._result()
         return {METRIC: float(result.get("val_accuracy", 0.0)) if result else 0.0,
@@ -155,13 +164,10 @@ class _Trial:
 
     # --- the stages ------------------------------------------------------------------------
     def run(self, checkpoint, report) -> None:
-        from search_core.search import plan_budget
-
         done = self.state["done"]
         timings = self.state["timings"]
         if "search" not in done:
-            budget, cost = plan_budget(self.data, self.latency, self.point.latency_ms,
-                                       self.point.memory_kb)
+            budget, cost = self.plan
             start = time.perf_counter()
             derivation = self._search(budget, cost, report)
             timings["search_s"] = time.perf_counter() - start
@@ -195,11 +201,10 @@ class _Trial:
         return search_with(self.spec.method)(self.data, cost, budget, self.config, progress)
 
     def _retrain(self, report) -> dict:
-        from search_core.search import Derivation, describe, plan_budget, retrain, write_run
+        from search_core.search import Derivation, describe, retrain, write_run
 
         derivation = Derivation.from_json((self.work / DERIVATION).read_text())
-        budget, cost = plan_budget(self.data, self.latency, self.point.latency_ms,
-                                   self.point.memory_kb)
+        budget, cost = self.plan
 
         def progress(row: dict) -> None:
             report({"stage": "retrain", "epoch": row["epoch"], "val_accuracy": row["val_accuracy"]})
@@ -225,24 +230,33 @@ class _Trial:
             self.state["deploy"] = {"status": "failed", "failures": [str(exc)]}
 
     # --- the row ---------------------------------------------------------------------------
+    def _common(self) -> dict:
+        """The columns of every row of this trial, finished or failed."""
+        p, c = self.point, self.config
+        started, now = datetime.fromisoformat(self.state["started_at"]), datetime.now(timezone.utc)
+        return {
+            "trial_key": self.key, "sweep": self.spec.name, "method": self.spec.method,
+            "dataset": p.label, "mcu": p.mcu,
+            "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb, "seed": p.seed,
+            "point": p.key, "optuna_trial": self.optuna_trial,
+            "latency_over": c.loss.latency.over, "latency_under": c.loss.latency.under,
+            "memory_over": c.loss.memory.over, "memory_under": c.loss.memory.under,
+            "tau_end": c.tau_end, "epochs": c.epochs, "retrain_epochs": c.retrain_epochs,
+            "resumed_from": self.resumed_from, "started_at": started, "finished_at": now,
+            "wall_s": (now - started).total_seconds(), "node_id": self.node_id,
+            "hostname": socket.gethostname(),
+            "git_revision": self.provenance.get("git_revision", ""),
+            "artifacts": self.store.artifacts_url(self.key),
+        }
+
     def row(self) -> dict:
         r = self._result()
-        p, spec = self.point, self.spec
         manifest = self.work / "model.json"
         dep = json.loads(manifest.read_text()) if manifest.is_file() else None
         deploy_state = self.state.get("deploy")
         timings = self.state["timings"]
         row = {
-            "trial_key": self.key, "sweep": spec.name, "method": spec.method,
-            "dataset": p.label, "mcu": p.mcu,
-            "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb, "seed": p.seed,
-            "point": p.key, "optuna_trial": self.optuna_trial,
-            "latency_over": self.config.loss.latency.over,
-            "latency_under": self.config.loss.latency.under,
-            "memory_over": self.config.loss.memory.over,
-            "memory_under": self.config.loss.memory.under,
-            "tau_end": self.config.tau_end, "epochs": self.config.epochs,
-            "retrain_epochs": self.config.retrain_epochs,
+            **self._common(),
             "config_json": json.dumps({"search": r["config"], "tuned": self.params,
                                        "deploy": dep["config"] if dep else None}),
             "architecture_json": json.dumps(r["architecture"]),
@@ -257,15 +271,8 @@ class _Trial:
             "parameters": r["parameters"],
             "search_s": timings.get("search_s"), "retrain_s": timings.get("retrain_s"),
             "deploy_s": timings.get("deploy_s"),
-            "resumed_from": self.resumed_from,
-            "started_at": datetime.fromisoformat(self.state["started_at"]),
-            "finished_at": datetime.now(timezone.utc),
-            "node_id": self.node_id, "hostname": socket.gethostname(),
-            "git_revision": self.provenance.get("git_revision", ""),
             "lut_hash": r["lut_hash"], "versions_json": json.dumps(r["versions"]),
-            "artifacts": self.store.artifacts_url(self.key),
         }
-        row["wall_s"] = (row["finished_at"] - row["started_at"]).total_seconds()
         status, reason = "ok", ""
         if dep is not None:
             a, m, lat = dep["accuracy"], dep["memory"], dep["latency"]
@@ -285,20 +292,8 @@ class _Trial:
         return row
 
     def failed_row(self, reason: str) -> dict:
-        p, now = self.point, datetime.now(timezone.utc)
-        started = datetime.fromisoformat(self.state["started_at"])
-        return {"trial_key": self.key, "sweep": self.spec.name, "method": self.spec.method,
-                "status": "failed", "reason": reason.splitlines()[0][:2000] if reason else "",
-                "dataset": p.label,
-                "mcu": p.mcu, "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb,
-                "seed": p.seed, "point": p.key, "optuna_trial": self.optuna_trial,
-                "tau_end": self.config.tau_end, "latency_over": self.config.loss.latency.over,
-                "memory_over": self.config.loss.memory.over,
-                "resumed_from": self.resumed_from, "started_at": started, "finished_at": now,
-                "wall_s": (now - started).total_seconds(), "node_id": self.node_id,
-                "hostname": socket.gethostname(),
-                "git_revision": self.provenance.get("git_revision", ""), "constraint": 1.0,
-                "artifacts": self.store.artifacts_url(self.key)}
+        return {**self._common(), "status": "failed", "constraint": 1.0,
+                "reason": reason.splitlines()[0][:2000] if reason else ""}
 
     def constraints(self, row: dict) -> dict:
         """What Optuna is told: relative overshoot of the budget by the network DNAS itself chose
