@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--mcu", default="nucleo-l552ze-q")
     parser.add_argument("--budgets", default="25:64,50:64,50:6", help="LAT_MS:MEM_KB,...")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--retrain-epochs", type=int, default=40)
+    parser.add_argument("--retrain-epochs", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-search")
     parser.add_argument("--json", action="store_true")

@@ -7,6 +7,7 @@ Either way no reader ever sees a half-written file.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import uuid
@@ -42,6 +43,10 @@ def _storage_error(url: str, exc: Exception) -> InputError:
         return InputError(f"{url}: permission denied")
     if isinstance(exc, FileNotFoundError):
         return InputError(f"{url}: not found")
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return InputError(f"{url}: no space left on the device (nothing was written)")
+    if getattr(exc, "errno", None) == errno.EROFS:
+        return InputError(f"{url}: read-only file system")
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return InputError(f"{url}: storage not reachable or not writable ({reason[:200]})")
 

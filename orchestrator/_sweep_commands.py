@@ -86,13 +86,16 @@ def _results(args) -> None:
         out = Path(args.out)
         if out.suffix not in (".csv", ".parquet"):
             raise InputError(f"{out}: --out must end in .csv or .parquet")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
+        import io
+
+        from lut_store import storage
         if out.suffix == ".csv":
-            df.to_csv(tmp, index=False)
+            data = df.to_csv(index=False).encode()
         else:
-            df.to_parquet(tmp, index=False)
-        tmp.replace(out)
+            buffer = io.BytesIO()
+            df.to_parquet(buffer, index=False)
+            data = buffer.getvalue()
+        storage.write_bytes(str(out), data)   # atomic; a refused write is one clear line
         print(f"{len(df)} rows -> {out}")
         return
     if args.json:

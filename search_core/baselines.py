@@ -4,7 +4,8 @@
   without repair — it returns what DARTS would, and the budget check reports what it violates;
 - `random`: architectures sampled uniformly from those of the space that fit the budget, each
   trained briefly, the best on the validation split kept; the number of candidates spends the
-  training epochs DNAS would have spent (warm-up + two passes per search epoch).
+  training epochs DNAS would have spent (warm-up + one pass per search epoch over the
+  training split and 1/arch_every of one over validation).
 
 Each returns a `Derivation`, like `search_architecture`, so retraining, deployment and the results
 store treat all methods alike.
@@ -41,7 +42,8 @@ def search_darts(data: Dataset, cost: CostModel, budget: Budget, config: SearchC
 
 def random_budget(config: SearchConfig) -> tuple[int, int]:
     """(candidates, epochs per candidate) spending DNAS's training passes."""
-    passes = config.warmup_epochs + 2 * max(config.epochs - config.warmup_epochs, 0)
+    searching = max(config.epochs - config.warmup_epochs, 0)
+    passes = config.warmup_epochs + round(searching * (1 + 1 / config.arch_every))
     per = max(1, config.epochs // 4)
     return max(2, round(passes / per)), per
 

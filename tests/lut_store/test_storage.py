@@ -82,7 +82,7 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     def boom(*_a, **_k):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(InputError, match="No space left"):
+    with pytest.raises(InputError, match="no space left on the device"):
         _storage.write_bytes(target, b"new")
     assert open(target, "rb").read() == b"old"
     assert os.listdir(tmp_path) == ["t.bin"]

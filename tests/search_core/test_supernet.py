@@ -103,3 +103,42 @@ def test_batch_norm_folds_into_the_deployed_convs():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     assert set(net.state_dict()) == set(Network(arch).state_dict())
     assert torch.allclose(net(x), before, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("dims", [(128, 9, 6), (64, 30, 10)])
+def test_single_path_is_the_supernet_on_one_hot_choices(dims):
+    """A weight step computes only the sampled network: same outputs and same gradients on the
+    weights it uses as the full supernet with the same one-hot choices, none on the others."""
+    torch.manual_seed(0)
+    space = SearchSpace(*dims)
+    supernet = Supernet(space).eval()
+    x = torch.randn(4, dims[0], dims[1])
+    rng = random.Random(2)
+    for arch in [space.largest(), space.smallest()] + [space.random(rng) for _ in range(5)]:
+        r = Relaxation.one_hot(arch, dtype=torch.float32)
+        grads = []
+        for forward in (supernet.forward, supernet.forward_path):
+            supernet.zero_grad(set_to_none=True)
+            out = forward(x, r)
+            out.square().sum().backward()
+            grads.append({n: p.grad for n, p in supernet.named_parameters()})
+            if forward == supernet.forward:
+                full = out
+        assert torch.allclose(supernet.forward_path(x, r), full, atol=1e-5, rtol=1e-4)
+        for name, g in grads[1].items():
+            ref = grads[0][name]
+            if g is None:   # untouched by the path: the supernet's gradient there is zero too
+                assert ref is None or not ref.any(), name
+            else:
+                assert torch.allclose(g, ref, atol=1e-4, rtol=1e-3), name
+        assert sum(g is not None for g in grads[1].values()) < len(grads[1])
+
+
+def test_dropout_keeps_the_expectation_and_is_off_in_eval():
+    from search_core.supernet import Dropout
+    torch.manual_seed(0)
+    drop, x = Dropout(0.3), torch.ones(200_000)
+    y = drop.train()(x)
+    assert abs(float((y == 0).float().mean()) - 0.3) < 0.01
+    assert abs(float(y.mean()) - 1.0) < 0.01
+    assert torch.equal(drop.eval()(x), x)
