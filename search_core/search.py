@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from .hardware import CostModel
 from .loss import HardwareLoss
 from .space import SearchSpace
 from .supernet import ArchitectureParameters, Network, Supernet
+from ._versions import versions
 
 
 @dataclass(frozen=True)
@@ -252,20 +252,6 @@ def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
     return TrainOutcome(net, acc, epoch, time.perf_counter() - start)
 
 
-def versions() -> dict:
-    import pandas
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "pandas": pandas.__version__, "micronas": _package_version()}
-
-
-def _package_version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("micronas")
-    except Exception:  # noqa: BLE001 - running from a checkout
-        return "dev"
-
-
 @dataclass
 class SearchResult:
     architecture: Architecture
@@ -369,7 +355,7 @@ def describe(data: Dataset, latency: LatencyModel, cost: CostModel, budget: Budg
         "config": {**config.to_dict(), "loss": config.loss.to_dict()},
         "seed": config.seed, "lut_hash": latency.lut.content_hash(),
         "predictor": getattr(latency.predictor, "version", None),
-        "versions": versions(), "data": data.summary(),
+        "versions": {**versions(), "data_sha256": data.content_hash()}, "data": data.summary(),
     }
 
 

@@ -82,6 +82,16 @@ class Dataset:
                              f"got shape {x.shape}")
         return x * self.norm_std + self.norm_mean
 
+    def content_hash(self) -> str:
+        """SHA-256 over every split's windows and labels (what a result was computed on)."""
+        import hashlib
+        digest = hashlib.sha256()
+        for which in SPLITS:
+            for array in self.split(which):
+                digest.update(str((array.dtype.str, array.shape)).encode())
+                digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
     def summary(self) -> dict:
         """JSON-serialisable: counts per split, shape, class balance, provenance."""
         splits = {}

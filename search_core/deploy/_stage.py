@@ -20,6 +20,7 @@ import numpy as np
 
 from lut_store import InputError, LatencyModel, Mcu, load_mcu, price_model
 
+from .._versions import versions
 from ..architecture import Architecture
 from ._bundle import BUNDLE_FORMAT, BUNDLE_VERSION, write_bundle
 from ._checks import (int8_scores, memory_figures, model_summary, parity, plan_check, run_both)
@@ -219,7 +220,7 @@ def deploy(arch: Architecture, network, data, *, latency: LatencyModel | None = 
                                               "scratch_bytes", "test_accuracy", "seed", "lut_hash")},
         "config": asdict(config),
         "timings": {"quantise_s": quantised_s, "total_s": time.perf_counter() - start},
-        "versions": _versions(),
+        "versions": versions(),
     }
     say(f"{report['status']}: int8 accuracy {100 * tflm_scores['accuracy']:.2f} %, "
         f"parity {par['max_lsb']} LSB, arena head {memory['tflm_arena_head_bytes']} B "
@@ -289,18 +290,6 @@ def _compare_with_search(search: dict, memory: dict, float_scores: dict,
             abs(search["test_accuracy"] - float_scores["accuracy"]) > 1e-9:
         disagreements.append(f"float test accuracy {float_scores['accuracy']:.4f} vs the search's "
                              f"{search['test_accuracy']:.4f} (different data?)")
-
-
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-    out = {}
-    for name in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
-                 "tflite-micro", "torch", "numpy"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from _net import listening_addresses
 from deploy_ray.local_cluster import LocalCluster
 from orchestrator import ResultsStore
 
@@ -52,6 +53,8 @@ def test_ray_job_submit_on_two_nodes(cluster_store, tmp_path):
     # The nodes inherit the S3 endpoint and credentials from this environment (the fixture set
     # them): nothing secret is on the job's command line.
     with LocalCluster(workers=1, cpus_per_node=1) as cluster:
+        # The dashboard (and with it the job API) listens on loopback only.
+        assert listening_addresses(cluster.dashboard_port) == {"127.0.0.1"}
         done = _submit(cluster, spec)
         # `micronas submit` is the same through the job SDK: it streams the logs and exits with
         # the job's status (here: a one-trial sweep under another name, in the same store).

@@ -21,11 +21,15 @@ def test_s3_down_for_20_s_mid_sweep(monkeypatch, l552_lut):
     import boto3
     import s3fs
 
+    from _net import listening_addresses
     from _s3 import Outage, make_bucket, s3_env, s3_server
 
     with s3_server() as direct:
         make_bucket(direct, "outage")
         proxy = Outage(direct)
+        # Test servers are reachable from this host only.
+        for port in (int(direct.rsplit(":", 1)[1]), proxy.port):
+            assert listening_addresses(port) == {"127.0.0.1"}
         for key, value in s3_env(proxy.endpoint).items():
             monkeypatch.setenv(key, value)
         s3fs.S3FileSystem.clear_instance_cache()
