@@ -33,6 +33,18 @@ LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENAB
 TUNE_ENV = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
             "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
 
+# Ray Tune copies these from the driver's environment into every trial actor's runtime_env, and
+# Ray's runtime-env agent logs that runtime_env in clear text (runtime_env_agent.log, every node).
+# Nodes get credentials from their own environment (instance profile, Kubernetes secret; a local
+# Ray inherits the driver's), so the copy is never needed: it is switched off before any trial.
+CREDENTIAL_ENV = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN",
+                            "AWS_SESSION_TOKEN"})
+
+
+def keep_credentials_out_of_ray() -> None:
+    from ray.tune.execution import class_cache
+    class_cache.ENV_VARS_TO_PROPAGATE = frozenset(class_cache.ENV_VARS_TO_PROPAGATE) - CREDENTIAL_ENV
+
 
 @dataclass
 class Plan:
@@ -147,6 +159,7 @@ class Sweep:
         from ._trial import METRIC, run_trial
 
         spec = self.spec
+        keep_credentials_out_of_ray()
         started_here = start_ray()
         try:
             trainable = tune.with_resources(

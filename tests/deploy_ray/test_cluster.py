@@ -65,6 +65,13 @@ def test_ray_job_submit_on_two_nodes(cluster_store, tmp_path):
                               "--address", cluster.dashboard_url, "--working-dir", str(tmp_path)],
                              capture_output=True, text=True, timeout=600,
                              env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+        # No credential in any log: every node's session logs, the job drivers' logs, what the
+        # two clients printed.
+        from _s3 import SECRET
+        leaks = [str(f) for f in cluster.root.rglob("*") if f.is_file() and not f.is_symlink()
+                 and SECRET.encode() in f.read_bytes()]
+        assert not leaks, leaks
+        assert SECRET not in done.stdout + done.stderr + via.stdout + via.stderr
     assert via.returncode == 0, via.stdout[-3000:] + via.stderr[-2000:]
     assert "SUCCEEDED" in via.stdout and "sweep via-micronas" in via.stdout
     assert len(ResultsStore(cluster_store).read(sweep="via-micronas")) == 1
