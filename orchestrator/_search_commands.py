@@ -112,7 +112,7 @@ _positive_int = _number(int, lambda v: v > 0, "a positive integer")
 _non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
 
 
-def _search(args) -> None:
+def _search(args) -> int:
     from lut_store import LatencyModel, load_mcu
     from search_core.data import load_dataset
     from search_core.search import SearchConfig, run_search
@@ -164,9 +164,10 @@ def _search(args) -> None:
         if dep is not None:
             _print_deployment(dep.report, dep.bundle)
     emit(result, args.json, human)
+    return 0 if dep is None or dep.report["status"] == "passed" else 1   # a gate failed
 
 
-def _export(args) -> None:
+def _export(args) -> int:
     from search_core.deploy import deploy_run
 
     from .cli import emit
@@ -176,6 +177,7 @@ def _export(args) -> None:
     dep = deploy_run(args.run_dir, latency=lut, config=config, out=args.out, mcu=args.mcu,
                      progress=_progress(not args.no_progress and not args.json))
     emit(dep.report, args.json, lambda r: _print_deployment(r, dep.bundle))
+    return 0 if dep.report["status"] == "passed" else 1   # like `verify`: a gate failed
 
 
 def _run_seed(run: Path) -> int:

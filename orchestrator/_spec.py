@@ -280,7 +280,8 @@ def _budgets(value, fail) -> tuple:
 
 def _search_fields() -> set:
     # The fields the spec may set; the loss weights are set through Optuna or `loss`.
-    return {"epochs", "batch_size", "weight_lr", "arch_lr", "arch_lr_min", "warmup_epochs",
+    return {"epochs", "batch_size", "weight_lr", "arch_lr", "arch_lr_min", "arch_every",
+            "warmup_epochs", "retrain_dropout",
             "tau_start", "tau_end", "dropout", "retrain_epochs", "retrain_patience", "retrain_lr",
             "fill_budget", "latency_over", "latency_under", "memory_over", "memory_under"}
 

@@ -10,8 +10,10 @@ def test_search_cli_writes_results(capsys, tmp_path, lut_folder):
     code = main(["search", "--dataset", "basicmotions", "--mcu", "nucleo-l552ze-q", "--lat-ms", "15",
                  "--mem-kb", "8", "--lut", lut_folder, "--out", str(out), "--epochs", "2",
                  "--retrain-epochs", "2", "--batch-size", "8", "--no-progress", "--json"])
-    assert code == 0
     r = json.loads(capsys.readouterr().out)
+    # Two retraining epochs may leave the int8 model more than 1.5 points below the float one:
+    # then the deployment gate fails and the exit code says so (results are written either way).
+    assert code == (0 if r["deploy"]["status"] == "passed" else 1)
     for key in ("budget", "architecture", "latency_ms", "peak_memory_bytes", "expected_latency_ms",
                 "expected_memory_bytes", "test_accuracy", "test_macro_f1", "timings", "versions",
                 "seed", "lut_hash"):
