@@ -361,6 +361,13 @@ def spec(body: str, lut: bool = True, **changes):
 
 case("spec-unknown-key", "sweep spec", SWEEP, "spec.yaml", "top-level key `colour: blue`",
      spec("", colour="blue"), "unknown key colour")
+case("spec-name-escapes", "sweep spec", SWEEP, "spec.yaml",
+     "`name: ../../outside` (would put Tune's and Optuna's folders outside the store)",
+     spec("", name="../../outside"), "name must be letters, digits")
+case("spec-name-absolute", "sweep spec", SWEEP, "spec.yaml", "`name: /tmp/elsewhere`",
+     spec("", name="/tmp/elsewhere"), "name must be letters, digits")
+case("spec-arch-every-zero", "sweep spec", SWEEP, "spec.yaml", "`search: {arch_every: 0}`",
+     spec("", search="{arch_every: 0}"), "arch_every must be positive")
 case("spec-unknown-search-key", "sweep spec", SWEEP, "spec.yaml", "`search: {epochz: 3}`",
      spec("", search="{epochz: 3}"), "unknown key search.epochz")
 case("spec-empty-grid", "sweep spec", SWEEP, "spec.yaml", "`budgets: {latency_ms: []}`",
