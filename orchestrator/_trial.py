@@ -174,15 +174,16 @@ class _Trial:
             (self.work / DERIVATION).write_text(derivation.to_json())
             checkpoint("search", {"search_latency_ms": derivation.summary["search_latency_ms"],
                                   "latency_ms": cost.latency_ms(derivation.architecture)})
-        if "store" not in done and self._over_budget() is not None:
+        if "retrain" not in done and "store" not in done:
             # A network over the budget cannot be delivered (only `darts`, which does not repair,
             # derives one): its row records what it violates; retraining and deploying it would
             # cost up to 10x a fitting network's time for an artifact nobody can use.
             row = self.over_budget_row()
-            self.store.write_artifacts(self.key, self.work, skip=INTERNAL)
-            self.store.write(row)
-            checkpoint("store", self.final_metrics(row))
-            return
+            if row is not None:
+                self.store.write_artifacts(self.key, self.work, skip=INTERNAL)
+                self.store.write(row)
+                checkpoint("store", self.final_metrics(row))
+                return
         if "retrain" not in done:
             start = time.perf_counter()
             result = self._retrain(report)
@@ -300,12 +301,12 @@ class _Trial:
         row["constraint"] = max(self.constraints(row).values())
         return row
 
-    def _over_budget(self) -> str | None:
-        """What the derived network violates, or None when it fits."""
-        from search_core.search import Derivation
+    def over_budget_row(self) -> dict | None:
+        """The row of a derived network over the budget, or None when it fits."""
+        from search_core.search import Derivation, provenance
         derivation = Derivation.from_json((self.work / DERIVATION).read_text())
         budget, cost = self.plan
-        arch = derivation.architecture
+        arch, s = derivation.architecture, derivation.summary
         lat, mem = cost.latency_ms(arch), cost.memory(arch).peak_bytes
         if budget.violation(lat, mem) == 0:
             return None
@@ -314,27 +315,19 @@ class _Trial:
             over.append(f"latency {lat:.2f} ms > {budget.latency_ms:g} ms")
         if mem > budget.memory_bytes:
             over.append(f"peak memory {mem / 1024:.2f} KB > {budget.memory_bytes / 1024:g} KB")
-        return "over the budget: " + ", ".join(over)
-
-    def over_budget_row(self) -> dict:
-        from search_core._versions import versions
-        from search_core.search import Derivation
-        derivation = Derivation.from_json((self.work / DERIVATION).read_text())
-        _, cost = self.plan
-        arch, s = derivation.architecture, derivation.summary
-        row = {**self._common(), "status": "over_budget", "reason": self._over_budget(),
-               "config_json": json.dumps({"search": {**self.config.to_dict(),
-                                                     "loss": self.config.loss.to_dict()},
+        row = {**self._common(), "status": "over_budget",
+               "reason": "over the budget: " + ", ".join(over),
+               "config_json": json.dumps({"search": self.config.to_json_dict(),
                                           "tuned": self.params}),
                "architecture_json": arch.to_json(),
                "search_latency_ms": s["search_latency_ms"],
                "search_memory_bytes": s["search_memory_bytes"], "search_fits": s["search_fits"],
                "repairs": len(s["repairs"]), "expected_latency_ms": s["expected_latency_ms"],
                "expected_memory_bytes": s["expected_memory_bytes"],
-               "latency_ms": cost.latency_ms(arch), "peak_memory_bytes": cost.memory(arch).peak_bytes,
-               "fits": False, "search_s": self.state["timings"].get("search_s"),
+               "latency_ms": lat, "peak_memory_bytes": mem, "fits": False,
+               "search_s": self.state["timings"].get("search_s"),
                "lut_hash": self.latency.lut.content_hash(),
-               "versions_json": json.dumps({**versions(), "data_sha256": self.data.content_hash()})}
+               "versions_json": json.dumps(provenance(self.data))}
         row["constraint"] = max(self.constraints(row).values())
         return row
 

@@ -95,6 +95,10 @@ class SearchConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def to_json_dict(self) -> dict:
+        """As stored with a result: the loss weights in the loss's own form."""
+        return {**self.to_dict(), "loss": self.loss.to_dict()}
+
 
 def _batches(n: int, size: int, generator: torch.Generator):
     order = torch.randperm(n, generator=generator)
@@ -152,10 +156,12 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
     decay = (config.tau_end / config.tau_start) ** (1 / search_steps)
     tau, history, start = config.tau_start, [], time.perf_counter()
     lat_t, mem_t = budget.latency_ms, budget.memory_bytes
+    # A hard sample is one network: a weight step computes only that one (see forward_path).
+    weight_forward = net.forward_path if config.hard_sampling else net
     for epoch in range(config.epochs):
         searching = epoch >= config.warmup_epochs
         net.train()
-        sums = {"ce": 0.0, "lat": 0.0, "mem": 0.0, "n": 0}
+        sums = {"ce": 0.0, "n": 0}
         val_order = _batches(len(xv), config.batch_size, gen)
         for step, idx in enumerate(_batches(len(xt), config.batch_size, gen)):
             if searching and step % config.arch_every == 0:
@@ -178,15 +184,12 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                 a_opt.step()
                 a_sched.step()
                 tau = max(tau * decay, config.tau_end)
-                sums["lat"] += float(lat.detach())
-                sums["mem"] += float(mem.detach())
             with torch.no_grad():
                 if config.hard_sampling:  # one sampled network per step, uniform in warm-up
                     r = params.sample(tau, gen, hard=True)
                 else:
                     r = params.sample(tau, gen) if searching else params.probabilities()
-            forward = net.forward_path if config.hard_sampling else net
-            ce = F.cross_entropy(forward(xt[idx], r), yt[idx])
+            ce = F.cross_entropy(weight_forward(xt[idx], r), yt[idx])
             w_opt.zero_grad()
             ce.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.weight_clip)
@@ -204,6 +207,11 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
         if progress:
             progress(row)
     return DnasOutcome(params, history, time.perf_counter() - start)
+
+
+def provenance(data: Dataset) -> dict:
+    """What a result was computed with: every package's version and the data's SHA-256."""
+    return {**versions(), "data_sha256": data.content_hash()}
 
 
 @dataclass
@@ -352,10 +360,10 @@ def describe(data: Dataset, latency: LatencyModel, cost: CostModel, budget: Budg
         "timings": {"search_s": s["search_s"], "retrain_s": trained.seconds,
                     "retrain_epochs": trained.epochs},
         "search_history": s["search_history"],
-        "config": {**config.to_dict(), "loss": config.loss.to_dict()},
+        "config": config.to_json_dict(),
         "seed": config.seed, "lut_hash": latency.lut.content_hash(),
         "predictor": getattr(latency.predictor, "version", None),
-        "versions": {**versions(), "data_sha256": data.content_hash()}, "data": data.summary(),
+        "versions": provenance(data), "data": data.summary(),
     }
 
 

@@ -43,12 +43,13 @@ class SameConv(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
         self.bn = nn.BatchNorm2d(c_out) if batch_norm else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
         top, bottom = same_padding(x.shape[2], self.kernel[0], self.stride[0])
         left, right = same_padding(x.shape[3], self.kernel[1], self.stride[1])
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
-        y = self.conv(x)
+        return F.pad(x, (left, right, top, bottom)) if top or bottom or left or right else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(self._pad(x))
         if self.bn is not None:
             y = self.bn(y)
         return F.relu(y) if self.relu else y
@@ -57,11 +58,8 @@ class SameConv(nn.Module):
         """The conv restricted to its first `c_out` filters and to x's (leading) input channels:
         what the full conv computes on those channels when the others are masked to zero, at a
         fraction of the cost."""
-        top, bottom = same_padding(x.shape[2], self.kernel[0], self.stride[0])
-        left, right = same_padding(x.shape[3], self.kernel[1], self.stride[1])
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
-        y = F.conv2d(x, self.conv.weight[:c_out, :x.shape[1]], self.conv.bias[:c_out], self.stride)
+        y = F.conv2d(self._pad(x), self.conv.weight[:c_out, :x.shape[1]], self.conv.bias[:c_out],
+                     self.stride)
         return F.relu(y) if self.relu else y
 
     @torch.no_grad()
