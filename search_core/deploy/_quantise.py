@@ -11,10 +11,10 @@ from typing import Callable
 import numpy as np
 
 from ..architecture import Architecture
+from ._config import PTQ, QAT
 from ._graph import graph_mismatch
 from ._keras import _tf, _tfmot, build_keras, to_int8_tflite
 
-QAT, PTQ = "qat", "ptq"
 
 
 @dataclass

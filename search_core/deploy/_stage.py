@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,50 +22,16 @@ from lut_store import InputError, LatencyModel, Mcu, load_mcu, price_model
 from .._versions import versions
 from ..architecture import Architecture
 from ._bundle import BUNDLE_FORMAT, BUNDLE_VERSION, write_bundle
+from ._config import DeployConfig
 from ._checks import (int8_scores, memory_figures, model_summary, parity, plan_check, run_both)
 from ._keras import _TF_NEEDED, _tf, _tfmot
 from ._memory import with_offline_plan
-from ._quantise import QAT, PTQ, quantise
+from ._config import QAT
+from ._quantise import quantise
 from ._runtime import _RUNTIMES_NEEDED, io_spec, require_runtimes, windows_for
 
 RUN_FILES = ("architecture.json", "weights.pt", "result.json")
 REBUILD_TOLERANCE = 1e-3   # softmax outputs of the Keras rebuild vs PyTorch
-
-
-@dataclass(frozen=True)
-class DeployConfig:
-    """How the stage quantises and what it demands of the result."""
-
-    quantisation: str = QAT          # "qat" (falls back to "ptq" if its graph is not the priced one)
-    qat_epochs: int = 4              # fine-tuning from the float weights: a few epochs suffice
-    qat_patience: int = 2            # early stop: epochs without a better validation accuracy
-    qat_lr: float = 1e-4
-    batch_size: int = 32
-    dropout: float = 0.3
-    calibration_windows: int = 256   # training windows for the converter's representative data
-    max_lsb: int = 1                 # parity gate: TFLM vs LiteRT-reference, in output LSB
-    max_accuracy_drop: float = 1.5   # percentage points, int8 (TFLM) below float (PyTorch)
-    latency_tolerance_ms: float = 0.1
-    arena_size: int | None = None    # check in an arena of exactly this size (default: measured)
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.quantisation not in (QAT, PTQ):
-            raise InputError(f"deploy config: quantisation must be 'qat' or 'ptq', got {self.quantisation!r}")
-        for name in ("qat_epochs", "max_lsb"):
-            if getattr(self, name) < 0:
-                raise InputError(f"deploy config: {name} must be >= 0, got {getattr(self, name)}")
-        for name in ("qat_patience", "batch_size", "calibration_windows"):
-            if getattr(self, name) < 1:
-                raise InputError(f"deploy config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("qat_lr", "max_accuracy_drop", "latency_tolerance_ms"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "qat_lr" and value == 0):
-                raise InputError(f"deploy config: {name} must be a positive number, got {value}")
-        if not 0 <= self.dropout < 1:
-            raise InputError(f"deploy config: dropout must be in [0, 1), got {self.dropout}")
-        if self.arena_size is not None and self.arena_size < 1:
-            raise InputError(f"deploy config: arena_size must be positive, got {self.arena_size}")
 
 
 @dataclass
