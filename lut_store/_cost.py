@@ -5,11 +5,11 @@ when TFLite-Micro is installed, the arena the real interpreter allocates."""
 from __future__ import annotations
 
 from ._lut import OpConfig
-from ._memory import greedy_arena_head_bytes, peak_activation_bytes
 from ._pricing import LatencyModel
-from ._tflite import TfliteModel, read_model
-from ._tflm import tflm_arena
 from .errors import InputError
+from .memory import CMSIS_NN, arena_head_bytes, peak_activation_bytes
+from .tflite import TfliteModel, read_model
+from .tflm import tflm_arena
 
 _CONV_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 _POOL_OPS = {"AVERAGE_POOL_2D", "MAX_POOL_2D"}
@@ -75,7 +75,9 @@ def price_model(data: bytes, latency: LatencyModel, source: str = "<model>",
         "kernel_cycles": kernel, "overhead_cycles": overhead,
         "ops": ops, "unmeasured_ops": sum(o["source"] != "measured" for o in ops),
         "peak_activation_bytes": peak_activation_bytes(model),
-        "planned_arena_head_bytes": greedy_arena_head_bytes(model),
+        "planned_arena_head_bytes": arena_head_bytes(model),
+        # What the board reserves: the same planner around the CMSIS-NN kernels' scratch.
+        "board_arena_head_bytes": arena_head_bytes(model, kernels=CMSIS_NN),
         "offline_plan": "OfflineMemoryAllocation" in model.metadata,
         "tflm_arena_head_bytes": arena["head"] if arena else None,
         "tflm_arena_tail_bytes": arena["tail"] if arena else None,

@@ -58,6 +58,15 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return tuple(int(d) for d in text.split("x")) if text else ()
 
 
+def same_padding(size: int, kernel: int, stride: int, out: int | None = None) -> tuple[int, int]:
+    """TensorFlow's `same` padding along one axis (before, after): the output has
+    ceil(size / stride) steps (or `out`, as a model states it), and the odd extra step of padding
+    goes after (TFLite's ComputePadding hands kernels the `before` part only)."""
+    out = -(-size // stride) if out is None else out
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 @dataclass(frozen=True)
 class OpConfig:
     """What a LUT row is keyed by, apart from the MCU: one op with its shapes and attributes."""

@@ -14,7 +14,7 @@ import random as _random
 from functools import cached_property
 from typing import Any
 
-from lut_store._lut import OpConfig
+from lut_store import OpConfig
 from lut_store.errors import InputError
 
 from .architecture import (
@@ -97,10 +97,6 @@ class SearchSpace:
     @property
     def n_sf_cells(self) -> int:
         return len(self.macro.sf)
-
-    @property
-    def n_sf_groups(self) -> int:
-        return len(self.macro.sf) // 3
 
     def tr_input_channels(self, i: int) -> tuple[int, ...]:
         """Channel options of TR cell i's input (the graph input has one channel)."""

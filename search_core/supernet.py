@@ -14,19 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lut_store import same_padding
+
 from .architecture import (BRANCH_KERNELS, SF_BOTTLENECKS, SF_WIDTHS, TR_KERNELS, TR_WIDTHS,
                            Architecture, SfCell, TrCell)
 from .hardware import Relaxation, SfChoice, TrChoice
 from .space import SearchSpace
 
 TR_MAX, SF_MAX = max(TR_WIDTHS), max(SF_WIDTHS)
-
-
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TF `same`: output ceil(size/stride), the extra padding (if odd) goes after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
 
 
 class SameConv(nn.Module):

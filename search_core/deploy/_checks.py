@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from lut_store import InputError
-from lut_store._memory import peak_activation_bytes
-from lut_store._tflite import read_model
-from lut_store._tflm import tflm_arena
+from lut_store.memory import CMSIS_NN, align, arena_head_bytes, peak_activation_bytes
+from lut_store.tflite import read_model
+from lut_store.tflm import tflm_arena
 
-from ._memory import align, board_arena_head_bytes
+from ._memory import board_arena_head_bytes
 from ._runtime import run_litert, run_tflm, tflm_interpreter
 
 TAIL_NOTE = ("tail measured on the 64-bit host (interpreter bookkeeping with 8-byte pointers): "
@@ -39,12 +39,16 @@ def check_arena_size(arena_size: int | None, needed: dict[str, int], source: str
 
 def memory_figures(plain: bytes, planned: bytes, source: str,
                    arena_size: int | None = None) -> dict:
-    """RAM of the model without (`plain`) and with (`planned`) its offline plan."""
+    """RAM of the model without (`plain`) and with (`planned`) its offline plan: measured in the
+    host's TFLM, and on the board from the memory model the search priced with (`lut_store.memory`,
+    whose planner is checked here against the host interpreter's real head)."""
     greedy, with_plan = arena(plain, source), arena(planned, source)
     check_arena_size(arena_size, with_plan, source)
     peak = peak_activation_bytes(plain)
     bound = peak_activation_bytes(plain, include_scratch=True)
+    board_bound = peak_activation_bytes(plain, include_scratch=True, kernels=CMSIS_NN)
     board_head = board_arena_head_bytes(planned, source)
+    greedy_board = arena_head_bytes(plain, kernels=CMSIS_NN)
     head = with_plan["head"]
     return {
         "offline_plan": True,
@@ -55,10 +59,18 @@ def memory_figures(plain: bytes, planned: bytes, source: str,
         "tflm_arena_total_bytes": with_plan["total"],
         "greedy_arena_head_bytes": greedy["head"],
         "greedy_arena_total_bytes": greedy["total"],
-        "ram_saved_bytes": greedy["head"] - head,
         "head_equals_peak_activation": head == peak,
         "head_equals_lower_bound": head == bound,
+        # The planner model reproduces the host interpreter's head: what makes its board figure
+        # (the same planner around the CMSIS-NN kernels' scratch) trustworthy.
+        "planner_model_matches_host": arena_head_bytes(planned) == head
+                                       and arena_head_bytes(plain) == greedy["head"],
+        "board_lower_bound_bytes": board_bound,
         "board_arena_head_bytes": board_head,
+        "board_head_equals_lower_bound": board_head == board_bound,
+        # TFLM's default planner on the board, without the plan: what the plan saves there.
+        "greedy_board_arena_head_bytes": greedy_board,
+        "ram_saved_bytes": greedy_board - board_head,
         # What firmware reserves: the board's head (CMSIS-NN scratch included) and the tail.
         "arena_size_bytes": align(max(board_head, head)) + align(with_plan["tail"]),
         "tail_note": TAIL_NOTE,
@@ -94,16 +106,21 @@ def parity(tflm: np.ndarray, litert: np.ndarray, limit: int) -> dict:
 
 
 def int8_scores(outputs: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
-    from ..search import scores
+    from ..metrics import scores
     return scores(np.asarray(y), outputs.reshape(len(outputs), -1).argmax(1), n_classes)
 
 
 def plan_check(memory: dict, outputs: dict[str, np.ndarray]) -> list[str]:
-    """Failures of the offline plan: the head must reach the lower bound, outputs must not move."""
+    """Failures of the offline plan: on the board the head must reach the lower bound, the planner
+    model must reproduce the host interpreter, and outputs must not move."""
     failures = []
-    if not memory["head_equals_lower_bound"]:
-        failures.append(f"with the offline plan the TFLM arena head is {memory['tflm_arena_head_bytes']} "
-                        f"bytes, not the lower bound {memory['lower_bound_bytes']}")
+    if not memory["board_head_equals_lower_bound"]:
+        failures.append(f"with the offline plan the arena head on the board is "
+                        f"{memory['board_arena_head_bytes']} bytes, not the lower bound "
+                        f"{memory['board_lower_bound_bytes']}")
+    if not memory["planner_model_matches_host"]:
+        failures.append("the memory model's TFLM planner does not reproduce the host interpreter's "
+                        f"arena head ({memory['tflm_arena_head_bytes']} bytes measured)")
     same = bool(np.array_equal(outputs["tflm"], outputs["tflm_greedy"]))
     memory["outputs_bit_identical"] = same
     memory["windows_compared"] = int(len(outputs["tflm"]))

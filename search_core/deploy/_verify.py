@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 
 from lut_store import InputError, LatencyModel, price_model
-from lut_store._memory import ONLINE, offline_plan
-from lut_store._tflite import read_model
+from lut_store.memory import ONLINE, offline_plan, with_offline_plan, without_offline_plan
+from lut_store.tflite import read_model
 
 from ._checks import (arena, check_arena_size, int8_scores, memory_figures, model_summary,
                       parity, plan_check, run_both)
-from ._memory import board_arena_head_bytes, with_offline_plan, without_offline_plan
+from ._memory import board_arena_head_bytes
 from ._runtime import io_spec, require_runtimes, tflm_interpreter, windows_for
 
 
@@ -39,9 +39,10 @@ def verify_model(model: bytes, latency: LatencyModel, *, data=None, arena_size: 
     failures: list[str] = []
     notes: list[str] = []
     if not has_plan:
-        saved = memory["greedy_arena_head_bytes"] - memory["tflm_arena_head_bytes"]
-        notes.append(f"no offline memory plan: embedding one would bring the arena head from "
-                     f"{memory['greedy_arena_head_bytes']} to {memory['tflm_arena_head_bytes']} bytes"
+        saved = memory["ram_saved_bytes"]
+        notes.append(f"no offline memory plan: embedding one would bring the arena head on the "
+                     f"board from {memory['greedy_board_arena_head_bytes']} to "
+                     f"{memory['board_arena_head_bytes']} bytes"
                      if saved > 0 else "no offline memory plan (TFLM's greedy planner already "
                      "reaches the lower bound on this model)")
 
@@ -96,9 +97,10 @@ def verify_model(model: bytes, latency: LatencyModel, *, data=None, arena_size: 
                               "int8_tflm": int8_scores(tflm, data.y_test, data.n_classes),
                               "int8_litert": int8_scores(outputs["litert"], data.y_test,
                                                          data.n_classes)}
-    elif has_plan and not memory["head_equals_lower_bound"]:
-        failures.append(f"with its offline plan the arena head is {memory['tflm_arena_head_bytes']} "
-                        f"bytes, not the lower bound {memory['lower_bound_bytes']}")
+    elif has_plan and not memory["board_head_equals_lower_bound"]:
+        failures.append(f"with its offline plan the arena head on the board is "
+                        f"{memory['board_arena_head_bytes']} bytes, not the lower bound "
+                        f"{memory['board_lower_bound_bytes']}")
     report["status"] = "failed" if failures else "passed"
     report["seconds"] = time.perf_counter() - start
     return report

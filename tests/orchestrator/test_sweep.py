@@ -61,6 +61,8 @@ def test_sweep_on_s3_with_local_ray(s3_store, s3_endpoint, tmp_path, monkeypatch
     assert trials["fits"].all() and (trials["latency_ms"] <= 11).all()
     assert (trials["peak_memory_bytes"] <= 6 * 1024).all()
     assert trials["int8_accuracy"].notna().all() and (trials["max_lsb"] <= 1).all()
+    # One truth for memory: the verified arena head on the board is the search's peak memory.
+    assert (trials["verified_memory_bytes"] == trials["peak_memory_bytes"]).all()
     assert trials["node_id"].str.len().gt(0).all()
 
     # The injected fault hit one trial right after retraining: Tune retried it from its

@@ -12,8 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from lut_store._lut import OpConfig
-from lut_store._records import import_records
+from lut_store import OpConfig, import_records
 from lut_store.errors import InputError
 from search_core.architecture import Architecture, SfCell, TrCell, macro_structure
 from search_core.space import SearchSpace
@@ -452,9 +451,9 @@ def _int8_tflite(model, shape) -> bytes:
 @pytest.mark.slow
 @pytest.mark.parametrize("dims", [UCI, SKODA])
 def test_ops_equal_the_converted_models_ops(dims):
-    from lut_store._cost import op_configs
-    from lut_store._memory import peak_activation_bytes
-    from lut_store._tflite import read_model
+    from lut_store import op_configs
+    from lut_store.memory import peak_activation_bytes
+    from lut_store.tflite import read_model
     from search_core.hardware import estimate_memory
 
     space = SearchSpace(*dims)

@@ -66,7 +66,7 @@ def trained_run(tmp_path_factory, basicmotions, l552_latency):
     import torch
 
     from search_core.hardware import CostModel
-    from search_core.search import predict, scores
+    from search_core.metrics import predict, scores
 
     network = _train(FULL, basicmotions)
     cost = CostModel(l552_latency)
@@ -111,8 +111,8 @@ def _no_bundle(folder):
 # the graph
 # --------------------------------------------------------------------------------------------
 def test_qat_conversion_keeps_the_priced_graph_and_every_op_kind(deployed):
-    from lut_store._cost import op_configs
-    from lut_store._tflite import read_model
+    from lut_store import op_configs
+    from lut_store.tflite import read_model
     from search_core.deploy import graph_mismatch
 
     r = deployed.report
@@ -182,25 +182,31 @@ def test_input_quantisation_rounds_half_away_and_clips():
 # memory: the offline plan
 # --------------------------------------------------------------------------------------------
 def test_offline_plan_reaches_the_peak_with_bit_identical_outputs(deployed):
-    from lut_store._memory import OFFLINE_PLAN_METADATA, peak_activation_bytes
-    from lut_store._tflite import read_model
-    from lut_store._tflm import tflm_arena
+    from lut_store.memory import (CMSIS_NN, OFFLINE_PLAN_METADATA, arena_head_bytes,
+                                  peak_activation_bytes)
+    from lut_store.tflite import read_model
+    from lut_store.tflm import tflm_arena
 
     m = deployed.report["memory"]
     assert OFFLINE_PLAN_METADATA in read_model(deployed.model).metadata
+    # The memory model's planner reproduces the host interpreter's head, plan and all ...
     head = tflm_arena(deployed.model)["head"]
-    assert head == m["tflm_arena_head_bytes"] == peak_activation_bytes(deployed.model)
-    assert m["head_equals_peak_activation"] and m["head_equals_lower_bound"]
+    assert head == m["tflm_arena_head_bytes"] == arena_head_bytes(deployed.model)
+    assert m["planner_model_matches_host"]
+    # ... and on the board, around the CMSIS-NN scratch, the plan reaches the lower bound.
+    board = m["board_arena_head_bytes"]
+    assert board == m["board_lower_bound_bytes"] == peak_activation_bytes(
+        deployed.model, include_scratch=True, kernels=CMSIS_NN)
+    assert m["board_head_equals_lower_bound"]
     assert m["outputs_bit_identical"] and m["windows_compared"] == 40
     assert np.array_equal(deployed.outputs["tflm"], deployed.outputs["tflm_greedy"])
-    assert m["ram_saved_bytes"] == m["greedy_arena_head_bytes"] - head == 1200   # 18 % of the head
-    assert tflm_arena(deployed.model)["head"] < tflm_arena(_without_plan(deployed.model))["head"]
-    assert m["board_arena_head_bytes"] >= head
-    assert m["arena_size_bytes"] >= m["board_arena_head_bytes"] + m["tflm_arena_tail_bytes"]
+    assert m["ram_saved_bytes"] == m["greedy_board_arena_head_bytes"] - board == 560   # 8 %
+    assert head < tflm_arena(_without_plan(deployed.model))["head"]   # the host gains too
+    assert m["arena_size_bytes"] >= board + m["tflm_arena_tail_bytes"]
 
 
 def _without_plan(model):
-    from search_core.deploy._memory import without_offline_plan
+    from lut_store.memory import without_offline_plan
     return without_offline_plan(model)
 
 
@@ -213,9 +219,10 @@ def test_budget_check_on_the_real_artifact(deployed, trained_run):
     assert r["budget"]["fits_latency"] and r["budget"]["fits_memory"]
     assert r["budget"]["fits_sram"] and r["budget"]["fits_flash"]
     assert r["flash"]["model_bytes"] == len(deployed.model)
-    # Whatever differs from the search's estimates is listed, never dropped.
-    board, estimate = r["memory"]["board_arena_head_bytes"], search["peak_memory_bytes"]
-    assert any("CMSIS-NN" in d for d in r["disagreements"]) == (board != estimate)
+    # One truth for memory: the board's arena head is the search's peak memory, byte for byte.
+    assert r["memory"]["board_arena_head_bytes"] == search["peak_memory_bytes"]
+    assert r["memory"]["board_head_equals_lower_bound"] and r["memory"]["planner_model_matches_host"]
+    assert not any("CMSIS-NN" in d for d in r["disagreements"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,14 +417,18 @@ def test_cli_export_runs_the_stage_and_replaces_the_bundle(capsys, trained_run, 
 def test_verify_a_model_without_offline_plan_states_what_a_plan_saves(deployed, l552_latency,
                                                                      basicmotions):
     from search_core.deploy import verify_model
-    from search_core.deploy._memory import without_offline_plan
+    from lut_store.memory import without_offline_plan
 
     plain = without_offline_plan(deployed.model)   # every tensor planned by TFLM's greedy planner
     r = verify_model(plain, l552_latency, data=basicmotions, source="plain.tflite")
     m = r["memory"]
     assert not m["offline_plan"]
-    assert m["greedy_arena_head_bytes"] == m["tflm_arena_head_bytes"] + 1200
-    assert any("would bring the arena head from 6608 to 5408 bytes" in n for n in r["notes"])
+    assert (m["greedy_arena_head_bytes"], m["tflm_arena_head_bytes"]) == (6608, 6048)   # host
+    saved = deployed.report["memory"]["ram_saved_bytes"]
+    assert m["ram_saved_bytes"] == saved > 0
+    assert any(f"would bring the arena head on the board from {m['greedy_board_arena_head_bytes']} "
+               f"to {m['board_arena_head_bytes']} bytes" in n for n in r["notes"])
+    assert m["board_arena_head_bytes"] == deployed.report["memory"]["board_arena_head_bytes"]
     assert r["parity"]["max_lsb"] <= 1 and r["status"] == "passed"
     assert r["accuracy"]["int8_tflm"]["accuracy"] == deployed.report["accuracy"]["int8_tflm"]["accuracy"]
 

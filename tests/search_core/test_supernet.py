@@ -6,7 +6,8 @@ import torch
 from search_core.architecture import BRANCH_KERNELS
 from search_core.hardware import Relaxation
 from search_core.space import SearchSpace
-from search_core.supernet import ArchitectureParameters, Network, Supernet, same_padding
+from lut_store import same_padding
+from search_core.supernet import ArchitectureParameters, Network, Supernet
 
 
 @pytest.mark.parametrize("size, kernel, stride, expected", [
