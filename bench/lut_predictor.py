@@ -21,9 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lut_store import import_records, load_mcu  # noqa: E402
-from lut_store._lut import Lut, parse_shape  # noqa: E402
-from lut_store._predictor import cross_validate, onboarding_error  # noqa: E402
+from lut_store import (Lut, OpConfig, cross_validate, import_records, load_mcu,  # noqa: E402
+                       onboarding_error)
 
 CONV = "CONV_2D"
 
@@ -31,7 +30,8 @@ CONV = "CONV_2D"
 def _macs(frame) -> np.ndarray:
     out = []
     for row in frame.to_dict("records"):
-        o, i = parse_shape(row["output_shape"]), parse_shape(row["input_shape"])
+        cfg = OpConfig.from_row(row)
+        o, i = cfg.output_shape, cfg.input_shape
         out.append(np.prod(o) * i[-1] * row["kernel_h"] * row["kernel_w"])
     return np.array(out, float)
 
@@ -88,7 +88,7 @@ def run(records: Path, folds: int, calibration: int, seed: int) -> dict:
             if k < 2:
                 continue
             t0 = time.perf_counter()
-            entry = {"mcu": board, "op": op, **cross_validate(lut, board, folds=k, seed=seed, op=op)}
+            entry = {"mcu": board, "op": op, **cross_validate(lut, load_mcu(board), folds=k, seed=seed, op=op)}
             entry["seconds"] = time.perf_counter() - t0
             if op == CONV:
                 entry["naive_macs_line"] = naive_cv(lut, board, folds=k, seed=seed)
@@ -101,7 +101,7 @@ def run(records: Path, folds: int, calibration: int, seed: int) -> dict:
             t0 = time.perf_counter()
             entry = {"train": donor, "new": new,
                      **onboarding_error(luts[donor], luts[new], mcu, calibration=calibration,
-                                        seed=seed)}
+                                        seed=seed, mcus=[load_mcu(donor)])}
             entry["seconds"] = time.perf_counter() - t0
             entry["naive_macs_line"] = naive_onboarding(luts[new], new, calibration, seed)
             result["onboarding"].append(entry)

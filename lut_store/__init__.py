@@ -2,18 +2,23 @@
 on-device measurements, a fitted predictor for what was never measured, and pricing of .tflite models.
 
 Imports numpy, pandas, pyarrow and fsspec only: no torch, no TensorFlow, no Ray.
+
+Public modules beside these names: `lut_store.storage` (storage URLs), `lut_store.tflite` (reading
+and editing .tflite files), `lut_store.tflm` (TFLite-Micro's arena and stderr).
 """
 
 from ._cost import op_configs, price_model
-from ._lut import LUT_SCHEMA_VERSION, Lut, OpConfig
+from ._lut import LUT_SCHEMA_VERSION, Lut, OpConfig, same_padding
 from ._mcu import Mcu, list_mcus, load_mcu
-from ._predictor import Predictor, cross_validate, onboarding_error
-from ._pricing import LatencyModel, OpCost, read_predictor, write_predictor
+from ._predictor import (Predictor, calibration_set, code_path, cross_validate, onboarding_error,
+                         read_predictor, write_predictor)
+from ._pricing import LatencyModel, OpCost
 from ._records import ImportReport, import_records
 from .errors import InputError
 
 __all__ = [
     "ImportReport", "InputError", "LUT_SCHEMA_VERSION", "LatencyModel", "Lut", "Mcu", "OpConfig",
-    "OpCost", "Predictor", "cross_validate", "import_records", "list_mcus", "load_mcu",
-    "onboarding_error", "op_configs", "price_model", "read_predictor", "write_predictor",
+    "OpCost", "Predictor", "calibration_set", "code_path", "cross_validate", "import_records", "list_mcus", "load_mcu",
+    "onboarding_error", "op_configs", "price_model", "read_predictor", "same_padding",
+    "write_predictor",
 ]

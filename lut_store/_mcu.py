@@ -36,6 +36,12 @@ class Mcu:
         core = self.core.lower()
         return core[:-1] if core.endswith("f") else core
 
+    @property
+    def emulated(self) -> bool:
+        """Whether the board is an emulator (its "cycles" are the emulator's counts, never a real
+        core's): `measurements.emulated` in its file."""
+        return bool((self.measurements or {}).get("emulated"))
+
     def cycles_to_ms(self, cycles: float) -> float:
         return float(cycles) * 1000.0 / self.clock_hz
 

@@ -4,17 +4,15 @@ where it does not. This is what every cost figure of the project is built from."
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import _storage
 from ._lut import MEASURED, PREDICTED, Lut, OpConfig
 from ._mcu import Mcu, load_mcu
-from ._predictor import Predictor
+from ._predictor import Predictor, board_definitions, read_predictor
 from .errors import InputError
-
-PREDICTOR_FILE = "predictor.json"
 
 # In int8 kernels a fused activation of this kind only sets the requantisation clamp: the cycles
 # are the same, so a row measured with one prices the others.
@@ -31,17 +29,26 @@ class OpCost:
     donor: str | None = None  # the board whose fitted model predicted it (predicted rows only)
 
 
-def read_predictor(lut_url: str) -> Predictor | None:
-    url = _storage.join(lut_url, PREDICTOR_FILE)
-    if not _storage.exists(url):
-        return None
-    return Predictor.from_json(_storage.read_bytes(url).decode("utf-8", "replace"), source=url)
+# Predictors fitted by `LatencyModel.open` for LUT folders without predictor.json, by the
+# content of the measured rows and the boards' cores: every trial of a sweep opens the same folder,
+# and a fit takes seconds, so a process fits each LUT content once. A few entries: a process
+# rarely sees more than a couple of LUTs.
+_FITTED: dict[tuple, Predictor] = {}
+_FITTED_MAX = 8
+_FIT_LOCK = threading.Lock()
 
 
-def write_predictor(lut_url: str, predictor: Predictor) -> str:
-    url = _storage.join(lut_url, PREDICTOR_FILE)
-    _storage.write_bytes(url, predictor.to_json().encode())
-    return url
+def _fitted_once(measured: Lut) -> Predictor:
+    mcus = board_definitions(measured.mcus)
+    key = (measured.content_hash(), tuple(sorted((m.name, m.core) for m in mcus)))
+    with _FIT_LOCK:
+        predictor = _FITTED.get(key)
+        if predictor is None:
+            predictor = Predictor.fit(measured, mcus)
+            if len(_FITTED) >= _FITTED_MAX:
+                _FITTED.pop(next(iter(_FITTED)))
+            _FITTED[key] = predictor
+    return predictor
 
 
 class LatencyModel:
@@ -59,13 +66,16 @@ class LatencyModel:
 
     @classmethod
     def open(cls, lut_url: str, mcu: str | Mcu) -> "LatencyModel":
-        """The LUT folder's rows for `mcu` and its predictor (fitted now if the folder has none)."""
+        """The LUT folder's rows for `mcu` and its predictor. A folder without predictor.json
+        gets one fitted to all its measured rows (the boards' cores as `load_mcu` finds them),
+        once per process and LUT content: to fit once for many processes, fit up front and pass
+        the predictor to `LatencyModel(mcu, Lut.read(lut_url, mcu.name), predictor)`."""
         mcu = load_mcu(mcu)
         predictor = read_predictor(lut_url)
         if predictor is None:
-            everything = Lut.read(lut_url)
-            if len(everything.measured()):
-                predictor = Predictor.fit(everything.measured())
+            measured = Lut.read(lut_url).measured()
+            if len(measured):
+                predictor = _fitted_once(measured)
         return cls(mcu, Lut.read(lut_url, mcu.name), predictor)
 
     def price(self, config: OpConfig) -> OpCost:

@@ -18,17 +18,14 @@ import pandas as pd
 
 from ._lut import KEY_COLUMNS, Lut, OpConfig
 from .errors import InputError
+from .tflite import BUILTIN_OPERATORS
 
 _EXECUTE, _INVOKE = 1, 255
-# The kernel's timing type is its TFLite BuiltinOperator code.
-_KERNEL_OPS = {0: "ADD", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D", 9: "FULLY_CONNECTED",
-               19: "RELU", 25: "SOFTMAX", 40: "MEAN", 114: "QUANTIZE", 6: "DEQUANTIZE",
-               1: "AVERAGE_POOL_2D", 17: "MAX_POOL_2D"}
-# The layer's Keras name, for error records (they have no timing to tell the kernel).
-_LAYER_OPS = {"conv2d": "CONV_2D", "add": "ADD", "global_average_pooling2d": "MEAN",
-              "softmax": "SOFTMAX", "depthwise_conv2d": "DEPTHWISE_CONV_2D",
-              "dense": "FULLY_CONNECTED", "average_pooling2d": "AVERAGE_POOL_2D",
-              "max_pooling2d": "MAX_POOL_2D"}
+# The kernel's timing type is its TFLite BuiltinOperator code; these are the kernels a record
+# can time.
+_KERNEL_OPS = {BUILTIN_OPERATORS.index(op): op for op in (
+    "ADD", "AVERAGE_POOL_2D", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED",
+    "MAX_POOL_2D", "MEAN", "QUANTIZE", "RELU", "SOFTMAX")}
 _CONV_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 _POOL_OPS = {"AVERAGE_POOL_2D", "MAX_POOL_2D"}
 
@@ -196,3 +193,28 @@ def import_records(folder: str | Path, mcu: str) -> tuple[Lut, ImportReport]:
     """Every record file under `folder` (recursively) as a Lut for `mcu`, with a report."""
     frame, report = read_records(find_record_files(folder), mcu)
     return Lut.from_measurements(frame), report
+
+
+def to_record(config: OpConfig, kernel_cycles: float, invoke_cycles: float, backend: str,
+              **extra) -> dict:
+    """The record `parse_record` reads back as `config` with these cycles: how a profiling run
+    writes what it measured (`extra` keys ride along; the importer ignores them)."""
+    if config.op not in _KERNEL_OPS.values():
+        raise InputError(f"{config.op}: not an op a measurement record can time")
+    layer: dict = {"input_shape": list(config.input_shape),
+                   "output_shape": list(config.output_shape)}
+    if config.op == "ADD":
+        layer["input_shape"] = [list(config.input_shape), list(config.input_shape)]
+    if config.op in _CONV_OPS:
+        layer.update(kernel_size=list(config.kernel), strides=list(config.stride),
+                     padding=config.padding)
+    elif config.op in _POOL_OPS:
+        layer.update(pool_size=list(config.kernel), strides=list(config.stride),
+                     padding=config.padding)
+    if config.activation != "none":
+        layer["activation"] = config.activation
+    code = next(c for c, op in _KERNEL_OPS.items() if op == config.op)
+    return {"modelConfig": layer,
+            "timing": [{"type": _INVOKE, "cpuCycles": float(invoke_cycles)},
+                       {"type": code, "cpuCycles": float(kernel_cycles)}],
+            "tflmBackend": backend, **extra}

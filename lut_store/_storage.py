@@ -10,12 +10,16 @@ from __future__ import annotations
 import errno
 import io
 import os
-import uuid
+import random
+import sys
+import time
+from dataclasses import dataclass
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._atomic import write_file
 from .errors import InputError
 
 
@@ -23,10 +27,16 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and the path inside it for a URL or local path."""
     if not isinstance(url, str) or not url.strip():
         raise InputError(f"storage URL must be a non-empty string, got {url!r}")
+    url = os.path.expanduser(url)
+    remote = fsspec.core.split_protocol(url)[0] in _S3_PROTOCOLS
     try:
-        fs, path = fsspec.core.url_to_fs(os.path.expanduser(url))
+        fs, path = fsspec.core.url_to_fs(url, **(_s3_options() if remote else {}))
     except (ImportError, ValueError) as exc:
         raise InputError(f"{url}: unsupported storage URL ({exc})") from None
+    if remote:
+        # s3fs retries some errors itself (5 tries, no jitter): RETRY is the only retry layer.
+        # An instance attribute, on the instance fsspec caches for exactly these options.
+        fs.retries = 1
     return fs, path.rstrip("/") or path
 
 
@@ -51,46 +61,114 @@ def _storage_error(url: str, exc: Exception) -> InputError:
     return InputError(f"{url}: storage not reachable or not writable ({reason[:200]})")
 
 
-# An object store that hiccups (a restart, a throttled burst) must not cost a finished trial's row:
-# transient failures are retried with exponential backoff for about half a minute. Refusals
-# (permission, missing bucket) are not transient and fail at once.
-RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+# -- retries --------------------------------------------------------------------------------
+#
+# An object store that hiccups (a restart, a throttled burst) must not cost a finished trial's row
+# or a trial's input: every storage call (read, write, listing) retries a transient failure with
+# exponential backoff and jitter (so that the trials of a sweep, all hit by the same outage, do not
+# come back in lock step). Refusals (permission, missing bucket or key, bad request) are not
+# transient and fail at once. The policy is ours alone: botocore's and s3fs's own retries are
+# switched off where the filesystem is made (`_s3_options`, `fs.retries`), so they do not stack.
 
 
-def _with_retries(op):
-    import time
-    for delay in (*RETRY_DELAYS_S, None):
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long apart a transient storage failure is tried again."""
+
+    attempts: int = 7            # the first try and 6 retries
+    base_delay_s: float = 0.5    # before the first retry; doubling after each
+    max_delay_s: float = 16.0
+    jitter: float = 0.5          # each delay is drawn from [(1 - jitter) * d, d]
+
+    def delays(self) -> list[float]:
+        """The waits before each retry: about 16-32 s in all with the defaults."""
+        return [min(self.max_delay_s, self.base_delay_s * 2 ** i)
+                * (1.0 - self.jitter * random.random()) for i in range(self.attempts - 1)]
+
+
+RETRY = RetryPolicy()
+
+_S3_PROTOCOLS = ("s3", "s3a")
+
+
+def _s3_options() -> dict:
+    # botocore: one try. A new dict each time: botocore writes its defaults into the one it gets.
+    return {"config_kwargs": {"retries": {"total_max_attempts": 1}}}
+
+
+# Service error codes and HTTP statuses worth another try: botocore's standard retry mode
+# (botocore/retries/standard.py: transient and throttling codes) plus S3's own names for 500/503.
+_TRANSIENT_CODES = frozenset({
+    "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "InternalError",
+    "ServiceUnavailable", "SlowDown", "Throttling", "ThrottlingException", "ThrottledException",
+    "RequestThrottledException", "TooManyRequestsException", "RequestThrottled",
+    "ProvisionedThroughputExceededException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+    "LimitExceededException", "EC2ThrottledException", "TransactionInProgressException",
+})
+_TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+# What a refusal looks like once s3fs has translated it (AccessDenied, NoSuchBucket, NoSuchKey...).
+_REFUSALS = (PermissionError, FileNotFoundError, FileExistsError, IsADirectoryError,
+             NotADirectoryError)
+
+
+def _transient_types() -> tuple[type, ...]:
+    """Connection resets/refusals and timeouts, as Python, botocore and aiohttp raise them. The
+    client libraries are only looked up, never imported: if one is not loaded, none of its
+    exceptions can have been raised."""
+    types: list[type] = [ConnectionError, TimeoutError]      # TimeoutError: socket, asyncio, fsspec
+    boto = sys.modules.get("botocore.exceptions")
+    if boto is not None:
+        types += [boto.ConnectionError, boto.HTTPClientError, boto.IncompleteReadError]
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None:
+        types += [aiohttp.ClientConnectionError, aiohttp.ClientPayloadError]
+    return tuple(types)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a storage failure is worth another try. s3fs turns a service error into a Python
+    one (AccessDenied -> PermissionError, SlowDown -> OSError(EBUSY)) with the botocore error as
+    its cause, so the chain of causes is read: a refusal anywhere in it is final."""
+    boto = sys.modules.get("botocore.exceptions")
+    transient = _transient_types()
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, _REFUSALS):
+            return False
+        if isinstance(link, transient):
+            return True
+        if boto is not None and isinstance(link, boto.ClientError):
+            response = link.response or {}
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return code in _TRANSIENT_CODES or status in _TRANSIENT_STATUS
+        link = link.__cause__
+    return False
+
+
+def _with_retries(op, retry: bool = True):
+    """`op()`, retried by RETRY while it fails transiently (not at all if `retry` is False)."""
+    delays = RETRY.delays() if retry else []
+    for attempt in range(len(delays) + 1):
         try:
             return op()
-        except (PermissionError, FileNotFoundError):
-            raise
-        except Exception:  # noqa: BLE001 - connection resets, timeouts, 5xx
-            if delay is None:
+        except Exception as exc:  # noqa: BLE001 - classified below
+            if attempt == len(delays) or not is_transient(exc):
                 raise
-            time.sleep(delay)
+            time.sleep(delays[attempt])
 
 
 def write_bytes(url: str, data: bytes, *, retry: bool = True) -> None:
-    """Write a whole file atomically (on an object store: retried while the failure looks
-    transient, unless `retry` is False — a reachability probe wants the answer now)."""
+    """Write a whole file atomically (retried while the failure looks transient, unless `retry`
+    is False — a reachability probe wants the answer now)."""
     fs, path = filesystem(url)
     try:
         if is_local(fs):
-            folder = os.path.dirname(path) or "."
-            os.makedirs(folder, exist_ok=True)
-            tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            write_file(path, data)   # temp file + fsync + rename + fsync of the folder
         else:
-            put = lambda: fs.pipe_file(path, data)  # noqa: E731
-            _with_retries(put) if retry else put()
+            _with_retries(lambda: fs.pipe_file(path, data), retry)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - every storage failure becomes one clear line
@@ -100,15 +178,16 @@ def write_bytes(url: str, data: bytes, *, retry: bool = True) -> None:
 def read_bytes(url: str) -> bytes:
     fs, path = filesystem(url)
     try:
-        return fs.cat_file(path)
+        return _with_retries(lambda: fs.cat_file(path))
     except Exception as exc:  # noqa: BLE001
         raise _storage_error(url, exc) from None
 
 
-def exists(url: str) -> bool:
+def exists(url: str, *, retry: bool = True) -> bool:
+    """Whether a file or folder is there (`retry` as for `write_bytes`)."""
     fs, path = filesystem(url)
     try:
-        return fs.exists(path)
+        return _with_retries(lambda: fs.exists(path), retry)
     except Exception as exc:  # noqa: BLE001
         raise _storage_error(url, exc) from None
 
@@ -116,10 +195,13 @@ def exists(url: str) -> bool:
 def list_files(url: str, suffix: str) -> list[str]:
     """URLs of the files directly in a folder whose names end with `suffix` (empty if none)."""
     fs, path = filesystem(url)
-    try:
+
+    def listing() -> list[str]:
         if not fs.exists(path):
             return []
-        entries = fs.ls(path, detail=False, refresh=True) if not is_local(fs) else fs.ls(path, detail=False)
+        return fs.ls(path, detail=False, refresh=True) if not is_local(fs) else fs.ls(path, detail=False)
+    try:
+        entries = _with_retries(listing)
     except Exception as exc:  # noqa: BLE001
         raise _storage_error(url, exc) from None
     names = sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
@@ -129,12 +211,15 @@ def list_files(url: str, suffix: str) -> list[str]:
 def find_files(url: str, suffix: str) -> list[str]:
     """URLs of every file below a folder (recursively) whose name ends with `suffix`."""
     fs, path = filesystem(url)
-    try:
+
+    def listing() -> list[str]:
         if not fs.exists(path):
             return []
         if not is_local(fs):
             fs.invalidate_cache(path)
-        found = fs.find(path)
+        return fs.find(path)
+    try:
+        found = _with_retries(listing)
     except Exception as exc:  # noqa: BLE001
         raise _storage_error(url, exc) from None
     out = []

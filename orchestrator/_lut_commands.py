@@ -131,7 +131,8 @@ def _fit(args) -> None:
     lut = Lut.read(args.lut).measured()
     if not len(lut):
         raise InputError(f"{args.lut}: no measured rows to fit a predictor to")
-    predictor = Predictor.fit(lut)
+    # The boards' cores decide who lends to whom; a board without a definition fits on its own.
+    predictor = Predictor.fit(lut, [load_mcu(m) for m in lut.mcus if m in set(list_mcus())])
     url = write_predictor(args.lut, predictor)
     result = {"predictor": url, "version": predictor.version, "mcus": lut.mcus,
               "rows": {k: int(v) for k, v in lut.frame.groupby("op").size().items()}}
@@ -147,7 +148,7 @@ def _eval(args) -> None:
         if not len(lut.for_mcu(mcu.name)):
             raise InputError(f"{args.lut}: no measured rows for {mcu.name} (import them first)")
         result = {"mode": "cross_validation", "mcu": mcu.name, "op": args.op,
-                  **cross_validate(lut, mcu.name, folds=args.cv, seed=args.seed, op=args.op)}
+                  **cross_validate(lut, mcu, folds=args.cv, seed=args.seed, op=args.op)}
     else:
         new, _ = import_records(args.records, mcu.name)
         donors = Lut(lut.frame[lut.frame["mcu"] != mcu.name])
@@ -155,7 +156,8 @@ def _eval(args) -> None:
             raise InputError(f"{args.lut}: no measured rows of other boards to learn from")
         result = {"mode": "onboarding", "mcu": mcu.name, "op": args.op,
                   **onboarding_error(donors, new.measured(), mcu, calibration=args.calibration,
-                                     seed=args.seed, op=args.op)}
+                                     seed=args.seed, op=args.op,
+                                     mcus=[load_mcu(m) for m in donors.mcus if m in set(list_mcus())])}
 
     def human(r):
         print(f"{r['mode']} on {r['mcu']} ({r['op']}): median {100 * r['median_rel_error']:.2f} %, "

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Mapping
 
-from lut_store._lut import OpConfig
+from lut_store import OpConfig
 from lut_store.errors import InputError
 
 __all__ = [

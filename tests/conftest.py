@@ -80,14 +80,15 @@ def exported_models(tmp_path_factory):
 def l552_latency(l552_lut):
     """Latency on nucleo-l552ze-q: measured rows, and the fitted predictor for everything else."""
     from lut_store import LatencyModel, Predictor, load_mcu
-    return LatencyModel(load_mcu("nucleo-l552ze-q"), l552_lut, Predictor.fit(l552_lut))
+    l552 = load_mcu("nucleo-l552ze-q")
+    return LatencyModel(l552, l552_lut, Predictor.fit(l552_lut, [l552]))
 
 
 @pytest.fixture(scope="session")
 def lut_folder(tmp_path_factory, l552_lut):
     """A LUT folder on disk with the L552 measurements and a fitted predictor."""
-    from lut_store import Predictor, write_predictor
+    from lut_store import Predictor, load_mcu, write_predictor
     folder = str(tmp_path_factory.mktemp("lut") / "lut")
     l552_lut.write(folder)
-    write_predictor(folder, Predictor.fit(l552_lut))
+    write_predictor(folder, Predictor.fit(l552_lut, [load_mcu("nucleo-l552ze-q")]))
     return folder

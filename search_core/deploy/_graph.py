@@ -5,8 +5,8 @@ DEQUANTIZE, no unfused activation)."""
 from __future__ import annotations
 
 from lut_store import InputError
-from lut_store._cost import op_configs
-from lut_store._tflite import read_model
+from lut_store import op_configs
+from lut_store.tflite import read_model
 
 from ..architecture import Architecture
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from lut_store import InputError
-from lut_store._tflm import _STDERR_LOCK, _capture_fd2
-from lut_store._tflite import read_model
+from lut_store.tflite import int8_io, read_model
+from lut_store.tflm import capture_stderr
 
-_RUNTIMES_NEEDED = "pip install ai-edge-litert==2.3.0 tflite-micro==0.dev20261023182759"
+from .._versions import pip_install
+
+_RUNTIMES_NEEDED = pip_install("ai-edge-litert", "tflite-micro")   # at pyproject.toml's pins
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,8 @@ def io_spec(data: bytes, source: str = "<model>") -> IoSpec:
     """The model's input/output; InputError unless it is a single-input, single-output full-int8
     model with per-tensor quantised input and output."""
     model = read_model(data, source)
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise InputError(f"{source}: expected one input and one output, got {len(model.inputs)} "
-                         f"and {len(model.outputs)}")
-    inp, out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
+    inp, out = int8_io(model, source)
     for what, t in (("input", inp), ("output", out)):
-        if t.dtype != "int8":
-            raise InputError(f"{source}: the {what} is {t.dtype}, not int8 (a full-int8 model with "
-                             "int8 input and output is needed)")
         if len(t.scale) != 1 or len(t.zero_point) != 1:
             raise InputError(f"{source}: the {what} has no per-tensor quantisation")
     return IoSpec(tuple(inp.shape), inp.dtype, float(inp.scale[0]), int(inp.zero_point[0]),
@@ -57,10 +53,6 @@ def quantize_input(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     v = np.asarray(x, dtype=np.float64) / scale
     q = np.sign(v) * np.floor(np.abs(v) + 0.5) + zero_point
     return np.clip(q, -128, 127).astype(np.int8)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return (q.astype(np.float32) - zero_point) * scale
 
 
 def windows_for(io: IoSpec, x: np.ndarray, source: str = "<data>") -> np.ndarray:
@@ -128,8 +120,9 @@ def tflm_interpreter(data: bytes, arena_size: int, source: str = "<model>"):
         except Exception as exc:  # noqa: BLE001 - RuntimeError, struct.error on a torn file, ...
             holder["error"] = exc
 
-    with _STDERR_LOCK:
-        log = _capture_fd2(make)
+    with capture_stderr() as captured:
+        make()
+    log = captured.text
     if "error" in holder:
         raise InputError(f"{source}: TFLite-Micro cannot run the model with a {arena_size}-byte "
                          f"arena: {_tflm_reason(log, holder['error'])}") from None

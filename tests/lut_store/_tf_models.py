@@ -232,3 +232,19 @@ def build_tflite(spec: ModelSpec) -> bytes:
                          f"spec says {spec.input_shape}")
     _keras().utils.set_random_seed(0)
     return convert_int8(model, spec.input_shape, int8_io=spec.int8_io)
+
+
+def random_input(m, rng: np.random.Generator) -> np.ndarray:
+    """A random input for the model's first input tensor (int8 or float)."""
+    t = m.tensors[m.inputs[0]]
+    if t.dtype == "int8":
+        return rng.integers(-128, 128, size=t.shape, dtype=np.int8)
+    return rng.normal(size=t.shape).astype(np.float32)
+
+
+def run_tflm(runtime, data: bytes, x: np.ndarray) -> np.ndarray:
+    """The model's first output in the host TFLM interpreter."""
+    interpreter = runtime.Interpreter.from_bytes(data, arena_size=1 << 20)
+    interpreter.set_input(x, 0)
+    interpreter.invoke()
+    return interpreter.get_output(0)

@@ -23,3 +23,9 @@ def tflite_models(tmp_path_factory) -> dict[str, bytes]:
             path.write_bytes(_tf_models.build_tflite(spec))
         models[spec.name] = path.read_bytes()
     return models
+
+
+@pytest.fixture(scope="module")
+def tflm():
+    """The TFLM Python runtime; tests that compare with the real arena need it."""
+    return pytest.importorskip("tflite_micro").runtime

@@ -9,7 +9,7 @@ L552 = "nucleo-l552ze-q"
 
 def test_an_op_neither_measured_nor_predictable_is_named(tflite_models, l552_lut):
     # DEPTHWISE_CONV_2D / pooling / concatenation were never measured, so nothing predicts them.
-    latency = LatencyModel(load_mcu(L552), l552_lut, Predictor.fit(l552_lut))
+    latency = LatencyModel(load_mcu(L552), l552_lut, Predictor.fit(l552_lut, [load_mcu(L552)]))
     with pytest.raises(InputError, match=r"m\.tflite: op \w+ .*neither measured in the LUT nor predictable"):
         price_model(tflite_models["ops_coverage"], latency, source="m.tflite")
 
@@ -31,7 +31,7 @@ def test_without_a_predictor_unmeasured_shapes_are_an_error(other_shape_model, l
 
 
 def test_predicted_ops_are_flagged(other_shape_model, l552_lut):
-    latency = LatencyModel(load_mcu(L552), l552_lut, Predictor.fit(l552_lut))
+    latency = LatencyModel(load_mcu(L552), l552_lut, Predictor.fit(l552_lut, [load_mcu(L552)]))
     report = price_model(other_shape_model, latency)
     predicted = [op for op in report["ops"] if op["source"] == "predicted"]
     assert predicted and report["unmeasured_ops"] == len(predicted)

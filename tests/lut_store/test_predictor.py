@@ -5,10 +5,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lut_store import InputError, Lut, Mcu, OpConfig, import_records, load_mcu
+from lut_store import (
+    InputError,
+    Lut,
+    Mcu,
+    OpConfig,
+    Predictor,
+    cross_validate,
+    import_records,
+    load_mcu,
+    onboarding_error,
+)
 from lut_store._lut import KEY_COLUMNS
-from lut_store._predictor import (FAST_1X1, FEATURES, IM2COL, Predictor, _conv_geometry,
-                                  _conv_matrix, cross_validate, onboarding_error)
+from lut_store._predictor._features import FAST_1X1, IM2COL, conv_geometry, conv_matrix
 
 L552, F446 = "nucleo-l552ze-q", "nucleo-f446re"
 
@@ -41,8 +50,8 @@ def _synthetic_configs():
 def _true_cycles(configs, scale=1.0):
     out = []
     for cfg in configs:
-        geo = _conv_geometry(cfg)
-        x = _conv_matrix(geo[0], np.array([geo], dtype=object), None)[0]
+        geo = conv_geometry(cfg)
+        x = conv_matrix(geo[0], np.array([geo], dtype=object), None)[0]
         out.append(scale * float(x @ np.asarray(_TRUE[geo[0]], float)))
     return out
 
@@ -63,7 +72,7 @@ def _adds(mcu, per_element=95.0):
 def synthetic():
     configs = _synthetic_configs()
     lut = _lut(F446, configs, _true_cycles(configs)).merge(_adds(F446))
-    return configs, lut, Predictor.fit(lut)
+    return configs, lut, Predictor.fit(lut, [load_mcu(F446)])
 
 
 def test_fit_recovers_exact_count_structure(synthetic):
@@ -130,7 +139,7 @@ def test_unknown_op_cannot_be_predicted(synthetic):
 def test_donors_follow_core_family_then_architecture(synthetic):
     configs, lut, _ = synthetic
     both = lut.merge(_lut(L552, configs, _true_cycles(configs, 0.8)))
-    predictor = Predictor.fit(both)
+    predictor = Predictor.fit(both, [load_mcu(F446), load_mcu(L552)])
     assert predictor.donor(load_mcu(F446)) == F446 and predictor.donor(load_mcu(L552)) == L552
     assert predictor.donor(load_mcu("nicla-sense-me")) == F446      # cortex-m4f: same family
     assert predictor.donor(load_mcu("portenta-h7")) == F446         # cortex-m7: same armv7e-m
@@ -148,8 +157,8 @@ def test_calibrate_learns_a_new_board_from_few_rows(synthetic):
     scaled = {k: list(np.asarray(v, float) * np.linspace(0.7, 0.9, len(v))) for k, v in _TRUE.items()}
     truth = []
     for cfg in configs:
-        geo = _conv_geometry(cfg)
-        x = _conv_matrix(geo[0], np.array([geo], dtype=object), None)[0]
+        geo = conv_geometry(cfg)
+        x = conv_matrix(geo[0], np.array([geo], dtype=object), None)[0]
         truth.append(float(x @ np.asarray(scaled[geo[0]])))
     l552 = load_mcu(L552)
     pick = np.random.default_rng(1).permutation(len(configs))[:40]
@@ -166,8 +175,9 @@ def test_calibrate_learns_a_new_board_from_few_rows(synthetic):
 
 def test_a_board_with_few_rows_on_a_path_borrows_it(synthetic):
     configs, lut, _ = synthetic
-    few = [c for c in configs if _conv_geometry(c)[0] == FAST_1X1][:5]
-    predictor = Predictor.fit(lut.merge(_lut(L552, few, _true_cycles(few, 0.9))))
+    few = [c for c in configs if conv_geometry(c)[0] == FAST_1X1][:5]
+    predictor = Predictor.fit(lut.merge(_lut(L552, few, _true_cycles(few, 0.9))),
+                              [load_mcu(F446), load_mcu(L552)])
     model = json.loads(predictor.to_json())["boards"][L552]["ops"]["CONV_2D"]["models"][FAST_1X1]
     assert model["origin"].startswith(f"calibrated from {F446}")
     assert predictor.can_predict(load_mcu(L552), few[0])
@@ -197,7 +207,7 @@ def test_onboarding_a_new_board_from_50_configurations(real, train, new):
 
 
 def test_real_predictor_prices_unmeasured_boards_and_other_ops(real):
-    predictor = Predictor.fit(real[L552].merge(real[F446]))
+    predictor = Predictor.fit(real[L552].merge(real[F446]), [load_mcu(L552), load_mcu(F446)])
     portenta, nicla = load_mcu("portenta-h7"), load_mcu("nicla-sense-me")
     ops = [_conv(16, 6, 24, 40, (5, 1), (1, 1)), OpConfig("ADD", (1, 16, 6, 40), (1, 16, 6, 40)),
            OpConfig("MEAN", (1, 16, 6, 6), (1, 6)), OpConfig("SOFTMAX", (1, 6), (1, 6))]
@@ -206,3 +216,75 @@ def test_real_predictor_prices_unmeasured_boards_and_other_ops(real):
         cycles, overhead = predictor.predict(mcu, ops)
         assert np.all(cycles > 0) and np.all((overhead > 300) & (overhead < 800))
     assert all(math.isfinite(v) for v in predictor.predict(load_mcu(L552), ops)[0])
+
+
+# -- what the fit reads: only what the caller passes -------------------------------------------
+
+def test_fit_takes_the_boards_from_the_caller_and_reads_no_board_file(synthetic, monkeypatch):
+    from lut_store import _mcu
+    configs, lut, _ = synthetic
+    f446 = load_mcu(F446)
+
+    def no_files(*_a, **_k):
+        raise AssertionError("Predictor.fit read a board file")
+    monkeypatch.setattr(_mcu.Mcu, "from_file", classmethod(no_files))
+    # A board no folder defines, known only by the definition passed in.
+    mine = Mcu("my-m4-board", "cortex-m4f", 80_000_000, 1, 1)
+    rows = lut.frame[lut.frame["op"] == "ADD"].assign(mcu=mine.name)
+    predictor = Predictor.fit(lut.merge(Lut(rows)), [mine, f446])
+    board = json.loads(predictor.to_json())["boards"][mine.name]
+    assert (board["core"], board["core_family"]) == ("cortex-m4f", "cortex-m4")
+    # Its convs come from the same-family board; a board without a definition has an unknown core.
+    assert predictor.donor(mine) == mine.name and predictor.can_predict(mine, configs[0])
+    anonymous = Predictor.fit(Lut(rows), [])
+    assert json.loads(anonymous.to_json())["boards"][mine.name]["core"] == "unknown"
+
+
+def test_fit_wants_mcu_objects(synthetic):
+    with pytest.raises(TypeError, match="Mcu"):
+        Predictor.fit(synthetic[1], [F446])
+    with pytest.raises(TypeError, match="Mcu"):
+        Predictor.fit(synthetic[1], F446)
+
+
+def test_a_folder_without_predictor_is_fitted_once_per_lut_content(synthetic, tmp_path, monkeypatch):
+    from lut_store import LatencyModel, _pricing
+    _, lut, _ = synthetic
+    folder = str(tmp_path / "lut")
+    lut.write(folder)
+    fits = []
+    real_fit = Predictor.fit.__func__
+
+    def counting_fit(cls, *args, **kwargs):
+        fits.append(1)
+        return real_fit(cls, *args, **kwargs)
+    monkeypatch.setattr(_pricing.Predictor, "fit", classmethod(counting_fit))
+    monkeypatch.setattr(_pricing, "_FITTED", {})
+    first = LatencyModel.open(folder, F446)
+    second = LatencyModel.open(folder, F446)
+    assert len(fits) == 1 and second.predictor is first.predictor
+    # Other rows in the folder: a new content, a new fit.
+    lut.merge(_adds(L552, per_element=90.0)).write(folder)
+    third = LatencyModel.open(folder, L552)
+    assert len(fits) == 2 and third.predictor is not first.predictor
+    assert third.predictor.donor(load_mcu(L552)) == L552
+
+
+def test_emulated_and_real_boards_never_stand_in_for_each_other():
+    """An emulator's "cycles" are instruction counts: a real board without measurements must not
+    borrow them (even from the same core, even with more rows), nor an emulated board real ones."""
+    configs = _synthetic_configs()
+    emu = Mcu(name="qemu-m33", core="cortex-m33", clock_hz=10**9, sram_bytes=1 << 22,
+              flash_bytes=1 << 22, measurements={"backend": "qemu-m33 emulator", "emulated": True})
+    lut = _lut(emu.name, configs, _true_cycles(configs, scale=0.3)).merge(
+        _lut(F446, configs[:60], _true_cycles(configs[:60])))
+    predictor = Predictor.fit(lut, [emu, load_mcu(F446)])
+    assert emu.emulated and not load_mcu(L552).emulated
+    assert json.loads(predictor.to_json())["boards"][emu.name]["emulated"] is True
+    # The L552 (a Cortex-M33 like the emulator) takes the F446, the real board.
+    assert predictor.donor(load_mcu(L552)) == F446
+    other_emu = Mcu(name="qemu-m33b", core="cortex-m33", clock_hz=10**9, sram_bytes=1,
+                    flash_bytes=1, measurements={"emulated": True})
+    assert predictor.donor(other_emu) == emu.name
+    again = Predictor.from_json(predictor.to_json())
+    assert again.donor(load_mcu(L552)) == F446
