@@ -42,7 +42,7 @@ def main() -> None:
     mcu = load_mcu("nucleo-l552ze-q")
     lut, _ = import_records(args.records / mcu.name, mcu.name)
     data = load_dataset("ucihar", seed=0)
-    budget, cost = plan_budget(data, LatencyModel(mcu, lut, Predictor.fit(lut)), 25, 64)
+    budget, cost = plan_budget(data, LatencyModel(mcu, lut, Predictor.fit(lut, [mcu])), 25, 64)
     torch.manual_seed(0)
     net, params = Supernet(cost_space(data)), ArchitectureParameters(cost_space(data))
     gen = torch.Generator().manual_seed(0)

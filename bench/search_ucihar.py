@@ -39,7 +39,7 @@ def main() -> None:
 
     mcu = load_mcu(args.mcu)
     lut, _ = import_records(args.records / mcu.name, mcu.name)
-    latency = LatencyModel(mcu, lut, Predictor.fit(lut))
+    latency = LatencyModel(mcu, lut, Predictor.fit(lut, [mcu]))
     data = load_dataset("ucihar", seed=args.seed)
     rows = []
     for spec in args.budgets.split(","):

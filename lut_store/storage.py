@@ -1,8 +1,11 @@
 """Storage URLs for the other packages: one code path for a local folder and `s3://bucket/prefix`,
-whole-file atomic writes, one clear line (InputError) for every storage failure."""
+whole-file atomic writes (`write_file`; `write_folder` / `read_folder` for a set of files committed
+together, see lut_store/_atomic.py), one clear line (InputError) for every storage failure."""
 
+from ._atomic import read_folder, replace_folder, write_file, write_folder
 from ._storage import (exists, filesystem, find_files, is_local, join, list_files, read_bytes,
                        read_table, write_bytes, write_table)
 
 __all__ = ["exists", "filesystem", "find_files", "is_local", "join", "list_files", "read_bytes",
-           "read_table", "write_bytes", "write_table"]
+           "read_folder", "read_table", "replace_folder", "write_bytes", "write_file",
+           "write_folder", "write_table"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +52,9 @@ class Plan:
     runnable: list[Point] = field(default_factory=list)
     infeasible: list[tuple[Point, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The LUT's latency predictor as the driver read or fitted it (JSON): handed to every trial so
+    # that a LUT without predictor.json is fitted once per sweep, not once per trial.
+    predictor: str | None = None
 
     @property
     def trials(self) -> int:
@@ -70,7 +72,7 @@ class Sweep:
         sets; and sort out the grid points whose budget no network of the space meets."""
         from lut_store import LatencyModel, load_mcu
         from search_core.data import load_dataset
-        from search_core.search import plan_budget
+        from search_core import plan_budget
 
         spec = self.spec
         check_storage(spec.storage)
@@ -85,6 +87,8 @@ class Sweep:
                 raise InputError(f"{spec.lut}: no LUT for {mcu.name}: import its measurements with "
                                  f"`micronas lut import --mcu {mcu.name} --records DIR --out {spec.lut}`")
             latency[name] = model
+            if model.predictor is not None:
+                plan.predictor = model.predictor.to_json()
             if not len(model.lut):
                 plan.notes.append(f"{mcu.name} has no measurements in {spec.lut}: every op is "
                                   f"priced by the predictor from {model.predictor.donor(mcu)}")
@@ -164,7 +168,8 @@ class Sweep:
         try:
             trainable = tune.with_resources(
                 tune.with_parameters(run_trial, spec=spec,
-                                     provenance={"git_revision": git_revision()}),
+                                     provenance={"git_revision": git_revision()},
+                                     predictor=plan.predictor),
                 {"cpu": spec.cpus_per_trial})
             path = storage.join(self.tune_url, spec.name)
             callbacks = [_trial_lines(say)]
@@ -250,7 +255,7 @@ def check_storage(url: str, write: bool = True) -> None:
         except Exception:  # noqa: BLE001 - a leftover probe is harmless
             pass
     else:
-        storage.exists(url)
+        storage.exists(url, retry=False)
 
 
 def start_ray() -> bool:

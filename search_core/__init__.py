@@ -13,8 +13,15 @@ _EXPORTS = {
     "SearchSpace": "space",
     "CostModel": "hardware", "Relaxation": "hardware", "MemoryEstimate": "hardware",
     "Budget": "derive", "repair": "derive",
+    "METHODS": "baselines",
     "BudgetPenalty": "loss", "HardwareLoss": "loss",
-    "SearchConfig": "search", "SearchResult": "search", "run_search": "search",
+    "SearchConfig": "_config", "SearchResult": "search", "run_search": "search",
+    "plan_budget": "search",
+    # the pipeline a sweep trial runs (search_core.stages), its run folder and records
+    "SearchRun": "stages", "Stage": "stages", "SearchStage": "stages", "RetrainStage": "stages",
+    "DeployStage": "stages", "run_stages": "stages",
+    "RunFolder": "run", "Derivation": "records", "SearchOutcome": "records",
+    "DeploymentReport": "records",
     "Dataset": "data", "load_dataset": "data",
 }
 

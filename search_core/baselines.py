@@ -24,9 +24,12 @@ from .data import Dataset
 from .derive import Budget, repair
 from .hardware import CostModel
 from .loss import HardwareLoss
-from .search import Derivation, SearchConfig, run_dnas
+from ._config import SearchConfig
+from ._dnas import run_dnas
+from .records import Derivation
 from .space import SearchSpace
 
+# The one registry of search methods (spec `method:`, results `method` column, `search_with`).
 METHODS = ("micronas", "darts", "random")
 
 
@@ -65,7 +68,7 @@ def sample_fitting(space: SearchSpace, cost: CostModel, budget: Budget, rng: ran
 
 def search_random(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
                   progress: Callable[[dict], None] | None = None) -> Derivation:
-    from .search import retrain
+    from ._retrain import retrain
 
     start = time.perf_counter()
     space = SearchSpace(data.window, data.n_channels, data.n_classes)
@@ -103,5 +106,5 @@ def _summary(arch: Architecture, cost: CostModel, budget: Budget, seconds: float
 
 def search_with(method: str):
     """The search stage of a method: (data, cost, budget, config, progress) -> Derivation."""
-    from .search import search_architecture
+    from ._dnas import search_architecture
     return {"micronas": search_architecture, "darts": search_darts, "random": search_random}[method]

@@ -1,8 +1,8 @@
 """On-disk cache of converted windows (before splitting, so seeds and fractions stay cheap).
 
 Key: a hash of the loader, its version, every source file's identity (resolved path, size, mtime)
-and every conversion parameter. Entries are plain .npz files (no pickles), written to a temporary
-file and renamed into place so a crash or a concurrent writer never leaves a torn entry.
+and every conversion parameter. Entries are plain .npz files (no pickles), written atomically
+(`lut_store.storage.write_file`) so a crash or a concurrent writer never leaves a torn entry.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from lut_store.storage import write_file
 
 from ._raw import RawWindows
 
@@ -74,21 +75,9 @@ def store(cache_dir: Path, loader: str, key: str, raw: RawWindows) -> Path | Non
             "sample_rate_hz": raw.sample_rate_hz, "info": raw.info}
     arrays = {"x": raw.x, "y": raw.y, "meta": np.array(json.dumps(meta))}
     arrays.update({name: getattr(raw, name) for name in _FIELDS if getattr(raw, name) is not None})
-    tmp = None
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=cache_dir)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_file(path, lambda fh: np.savez(fh, **arrays))   # temp + fsync + rename + fsync dir
         return path
     except OSError as exc:
         warnings.warn(f"data cache not written to {cache_dir}: {exc}", RuntimeWarning, stacklevel=3)
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
         return None

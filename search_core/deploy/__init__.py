@@ -11,13 +11,16 @@ pays for them.
 """
 
 from ._bundle import BUNDLE_FILES, c_header, c_source, check_bundle, write_bundle
+from ._bundle import MANIFEST as BUNDLE_MANIFEST   # model.json: the bundle's marker
 from ._export import export_run
 from ._graph import graph_mismatch
-from ._keras import build_keras, to_int8_tflite
+from ._keras import build_keras, build_op_keras, op_model_tflite, to_int8_tflite
 from ._runtime import quantize_input
-from ._stage import DeployConfig, Deployment, deploy, deploy_run, load_run
+from ._stage import DeployConfig, Deployment, deploy, deploy_run, load_run, require_deploy_stack
 from ._verify import verify_model
 
-__all__ = ["BUNDLE_FILES", "DeployConfig", "Deployment", "build_keras", "c_header", "c_source",
-           "check_bundle", "deploy", "deploy_run", "export_run", "graph_mismatch", "load_run",
-           "quantize_input", "to_int8_tflite", "verify_model", "write_bundle"]
+__all__ = ["BUNDLE_FILES", "BUNDLE_MANIFEST", "DeployConfig", "Deployment", "build_keras",
+           "build_op_keras", "c_header", "c_source", "check_bundle", "deploy", "deploy_run",
+           "export_run",
+           "graph_mismatch", "load_run", "op_model_tflite", "quantize_input", "require_deploy_stack",
+           "to_int8_tflite", "verify_model", "write_bundle"]

@@ -2,10 +2,11 @@
 aligned array, its length, the arena to reserve, the input quantisation and normalisation) and
 model.json (everything measured about the model).
 
-Written all or nothing: every file is first written into a fresh temporary folder beside the
-destination, then the old manifest (model.json) is removed, the files are moved in with
-os.replace, and model.json comes last. model.json lists the SHA-256 of every other file, so a
-bundle is complete exactly when model.json exists and the hashes match (`check_bundle`).
+Written all or nothing as one commit of `lut_store.storage.write_folder` with model.json as its
+marker: the files are written in full first, then the old model.json and the old files go, the
+new files are moved in, and model.json comes last. model.json lists the size and SHA-256 of every
+other file, so a bundle is complete exactly when model.json exists and the hashes match
+(`check_bundle`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from lut_store import InputError
+from lut_store.storage import read_folder, write_folder
 
 BUNDLE_FORMAT = "micronas-deploy-bundle"
 BUNDLE_VERSION = 1
@@ -129,38 +129,16 @@ def c_source(data: bytes, manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def write_bundle(out_dir: str | os.PathLike, model: bytes, manifest: dict) -> Path:
     """Write the bundle of `model` (the .tflite bytes) into `out_dir`, all or nothing; returns the
     path of model.json."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: not a folder")
-    manifest = dict(manifest)
-    files: dict[str, bytes] = {
-        MODEL_FILE: bytes(model),
-        C_FILE: c_source(model, manifest).encode(),
-        H_FILE: c_header(manifest).encode(),
-    }
-    manifest["files"] = {name: {"bytes": len(blob), "sha256": _sha256(blob)}
-                         for name, blob in files.items()}
-    files[MANIFEST] = (json.dumps(manifest, indent=2, default=_jsonable) + "\n").encode()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".bundle.", dir=out_dir))
-    try:
-        for name, blob in files.items():
-            with open(tmp / name, "wb") as fh:
-                fh.write(blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-        (out_dir / MANIFEST).unlink(missing_ok=True)   # from here on: no complete old bundle
-        for name in BUNDLE_FILES:                      # the manifest last
-            os.replace(tmp / name, out_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    files = {MODEL_FILE: bytes(model), C_FILE: c_source(model, manifest).encode(),
+             H_FILE: c_header(manifest).encode()}
+    write_folder(out_dir, files, marker=MANIFEST, manifest=lambda digests: (json.dumps(
+        {**manifest, "files": digests}, indent=2, default=_jsonable) + "\n").encode())
     return out_dir / MANIFEST
 
 
@@ -168,13 +146,11 @@ def check_bundle(folder: str | os.PathLike) -> dict:
     """The manifest of the complete bundle in `folder`; InputError if it is missing or torn."""
     folder = Path(folder)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
+        manifest = read_folder(folder, MANIFEST, what="bundle")
+    except OSError as exc:
         raise InputError(f"{folder}: no complete deployment bundle ({exc})") from None
-    for name, info in manifest.get("files", {}).items():
-        path = folder / name
-        if not path.is_file() or _sha256(path.read_bytes()) != info["sha256"]:
-            raise InputError(f"{folder}: {name} does not match {MANIFEST} (a torn bundle)")
+    if manifest is None:
+        raise InputError(f"{folder}: no complete deployment bundle (no {MANIFEST})")
     return manifest
 
 

@@ -9,7 +9,6 @@ hold the model) raises InputError, and then before anything is written.
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,12 +24,11 @@ from ._bundle import BUNDLE_FORMAT, BUNDLE_VERSION, write_bundle
 from ._config import DeployConfig
 from ._checks import (int8_scores, memory_figures, model_summary, parity, plan_check, run_both)
 from ._keras import _TF_NEEDED, _tf, _tfmot
-from ._memory import with_offline_plan
+from lut_store.memory import with_offline_plan
 from ._config import QAT
 from ._quantise import quantise
 from ._runtime import _RUNTIMES_NEEDED, io_spec, require_runtimes, windows_for
 
-RUN_FILES = ("architecture.json", "weights.pt", "result.json")
 REBUILD_TOLERANCE = 1e-3   # softmax outputs of the Keras rebuild vs PyTorch
 
 
@@ -91,7 +89,7 @@ def deploy(arch: Architecture, network, data, *, latency: LatencyModel | None = 
     """Run the stage on the float `network` of `arch`, trained on `data`. `latency` prices the
     exported graph; `search` (a search's result.json) supplies the budget and the estimates the
     artifact is compared with."""
-    from ..search import predict, scores
+    from ..metrics import predict, scores
 
     start = time.perf_counter()
     say = progress or (lambda _msg: None)
@@ -261,39 +259,10 @@ def _compare_with_search(search: dict, memory: dict, float_scores: dict,
 # a finished search folder
 # --------------------------------------------------------------------------------------------
 def load_run(run_dir: str | Path, *, need_result: bool = True):
-    """(architecture, float network, result.json or None) of a finished search folder."""
-    import torch
-
-    from ..supernet import Network
-
-    run_dir = Path(run_dir)
-    names = RUN_FILES if need_result else RUN_FILES[:2]
-    missing = [n for n in names if not (run_dir / n).is_file()]
-    if missing:
-        raise InputError(f"{run_dir}: not a finished search ({' and '.join(missing)} missing; "
-                         f"{', '.join(names)} needed)")
-    arch_file, weights = run_dir / "architecture.json", run_dir / "weights.pt"
-    arch = Architecture.from_json(arch_file.read_bytes(), source=str(arch_file))
-    result = None
-    if need_result:
-        try:
-            result = json.loads((run_dir / "result.json").read_text())
-            if not isinstance(result, dict):
-                raise ValueError("not a JSON object")
-            for key in ("data_source", "seed", "mcu"):
-                if key not in result:
-                    raise ValueError(f"no {key!r}")
-        except (OSError, ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
-            raise InputError(f"{run_dir / 'result.json'}: not the result of a finished search "
-                             f"({reason})") from None
-    network = Network(arch)
-    try:  # weights_only: a state dict of tensors, never arbitrary pickled objects
-        network.load_state_dict(torch.load(weights, weights_only=True))
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{weights}: not the weights of {arch_file.name} ({str(exc)[:120]})") from None
-    network.eval()
-    return arch, network, result
+    """(architecture, float network, result.json or None) of a finished search folder (see
+    `search_core.run.RunFolder.read`)."""
+    from ..run import RunFolder
+    return RunFolder(run_dir).read(need_result=need_result)
 
 
 def deploy_run(run_dir: str | Path, *, latency: LatencyModel | str | None = None, data=None,
@@ -303,10 +272,11 @@ def deploy_run(run_dir: str | Path, *, latency: LatencyModel | str | None = None
     """The stage on a finished search folder; the bundle goes to `out` (default: the folder).
     `latency` is a LatencyModel or a LUT URL (priced for the search's board, or `mcu`)."""
     from ..data import load_dataset
+    from ..run import RunFolder
 
     start = time.perf_counter()
     run_dir = Path(run_dir)
-    arch, network, result = load_run(run_dir)
+    arch, network, result = RunFolder(run_dir).read()
     require_deploy_stack(config)
     board = mcu if mcu is not None else result["mcu"]
     if isinstance(latency, str):
@@ -316,7 +286,7 @@ def deploy_run(run_dir: str | Path, *, latency: LatencyModel | str | None = None
         try:
             seed = int(result["seed"])
         except (TypeError, ValueError):
-            raise InputError(f"{run_dir / 'result.json'}: seed must be an integer") from None
+            raise InputError(f"{run_dir / RunFolder.RESULT}: seed must be an integer") from None
         data = load_dataset(result["data_source"], seed=seed)
     dep = deploy(arch, network, data, latency=latency, search=result, config=config,
                  mcu=board_mcu, progress=progress)

@@ -9,7 +9,7 @@ from search_core.baselines import random_budget, sample_fitting, search_darts, s
 from search_core.data import load_dataset
 from search_core.derive import Budget
 from search_core.hardware import CostModel
-from search_core.search import SearchConfig
+from search_core import SearchConfig
 from search_core.space import SearchSpace
 
 

@@ -2,8 +2,8 @@
 flatbuffer, op by op, and the memory figures hold against the real TFLM interpreter."""
 
 from lut_store import LatencyModel, load_mcu, price_model
-from lut_store._cost import op_configs
-from lut_store._tflite import read_model
+from lut_store import op_configs
+from lut_store.tflite import read_model
 from search_core.hardware import CostModel
 
 L552 = "nucleo-l552ze-q"

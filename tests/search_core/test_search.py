@@ -6,7 +6,7 @@ import pytest
 
 from lut_store import InputError
 from search_core.data import load_dataset
-from search_core.search import SearchConfig, run_search
+from search_core import SearchConfig, run_search
 
 TINY = SearchConfig(epochs=3, warmup_epochs=1, retrain_epochs=4, retrain_patience=4, batch_size=8)
 
@@ -26,8 +26,8 @@ def test_end_to_end_fits_and_repeats(basicmotions, l552_latency, tmp_path):
     written = json.loads((tmp_path / "a" / "result.json").read_text())
     assert written["test_accuracy"] == r["test_accuracy"]
     assert (tmp_path / "a" / "architecture.json").read_text().strip() == first.architecture.to_json()
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["architecture.json", "result.json",
-                                                                  "weights.pt"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "architecture.json", "derivation.json", "result.json", "run.json", "weights.pt"]
     # The same seed gives the same architecture (and the same scores) on CPU.
     second = run_search(basicmotions, l552_latency, lat_ms=12.0, mem_kb=6.0, config=TINY)
     assert second.architecture == first.architecture

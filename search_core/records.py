@@ -1,0 +1,194 @@
+"""What a search produces, as records: the `Derivation` the search stage hands to retraining,
+`result.json` (`describe`: budgets, exact and expected costs, metrics, timings, provenance) and the
+typed views a results row is built from, `SearchOutcome` (a search's result) and `DeploymentReport`
+(a deployment's model.json). Each view has ONE `to_row()`: the results store's columns of that
+part of a trial."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._config import SearchConfig
+from ._versions import versions
+from .architecture import Architecture
+from .metrics import predict, scores
+
+__all__ = ["DeploymentReport", "Derivation", "SearchOutcome", "describe", "provenance"]
+
+
+@dataclass
+class Derivation:
+    """What the search stage hands to retraining: the architecture that fits, how it was reached
+    (DNAS argmax, repair and fill steps) and what the search estimated. JSON-able, so a sweep can
+    checkpoint between the stages."""
+
+    architecture: Architecture
+    summary: dict
+
+    def to_json(self) -> str:
+        return json.dumps({"architecture": json.loads(self.architecture.to_json()),
+                           "summary": self.summary}, default=jsonable)
+
+    @classmethod
+    def from_json(cls, text: str) -> Derivation:
+        doc = json.loads(text)
+        return cls(Architecture.from_json(json.dumps(doc["architecture"])), doc["summary"])
+
+
+def provenance(data) -> dict:
+    """What a result was computed with: every package's version and the data's SHA-256."""
+    return {**versions(), "data_sha256": data.content_hash()}
+
+
+def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | None,
+             config: SearchConfig, derivation: Derivation, trained,
+             data_source: str | None = None) -> dict:
+    """result.json: budgets, exact and expected costs, metrics, timings, provenance."""
+    arch, s = derivation.architecture, derivation.summary
+    mcu = latency.mcu
+    test = scores(data.y_test, predict(trained.network, data.x_test), data.n_classes)
+    mem = cost.memory(arch)
+    return {
+        "dataset": data.name, "data_source": data_source or data.name,
+        "mcu": mcu.name, "clock_hz": mcu.clock_hz,
+        "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
+                   "memory_bytes_effective": budget.memory_bytes},
+        "architecture": json.loads(arch.to_json()),
+        "derived": s["derived"], "repairs": s["repairs"], "fills": s["fills"],
+        "search_latency_ms": s["search_latency_ms"], "search_memory_bytes": s["search_memory_bytes"],
+        "search_fits": s["search_fits"],
+        "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
+        "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
+        "scratch_bytes": mem.scratch_bytes,
+        "expected_latency_ms": s["expected_latency_ms"],
+        "expected_memory_bytes": s["expected_memory_bytes"],
+        "fits": bool(budget.violation(cost.latency_ms(arch), mem.peak_bytes) == 0),
+        "val_accuracy": trained.val_accuracy,
+        "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
+        "test_confusion": test["confusion"],
+        "parameters": sum(p.numel() for p in trained.network.parameters()),
+        "timings": {"search_s": s["search_s"], "retrain_s": trained.seconds,
+                    "retrain_epochs": trained.epochs},
+        "search_history": s["search_history"],
+        "config": config.to_json_dict(),
+        "seed": config.seed, "lut_hash": latency.lut.content_hash(),
+        "predictor": getattr(latency.predictor, "version", None),
+        "versions": provenance(data), "data": data.summary(),
+    }
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """A search's outcome as the results store keeps it: the network, what the search estimated,
+    its exact costs and, once retrained, its scores. Read from result.json (`from_result`) or,
+    for a derived network that is not retrained (over the budget), priced from its derivation
+    (`unretrained`)."""
+
+    architecture: dict                 # Architecture JSON
+    search_latency_ms: float           # of the network DNAS itself chose (before repair)
+    search_memory_bytes: int
+    search_fits: bool
+    repairs: tuple[str, ...]
+    expected_latency_ms: float
+    expected_memory_bytes: float
+    latency_ms: float                  # of the delivered network, exact
+    peak_memory_bytes: int
+    fits: bool
+    lut_hash: str
+    versions: dict
+    config: dict                       # SearchConfig.to_json_dict()
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    test_macro_f1: float | None = None
+    parameters: int | None = None
+
+    @classmethod
+    def from_result(cls, result: dict) -> SearchOutcome:
+        return cls(architecture=result["architecture"],
+                   search_latency_ms=result["search_latency_ms"],
+                   search_memory_bytes=result["search_memory_bytes"],
+                   search_fits=result["search_fits"], repairs=tuple(result["repairs"]),
+                   expected_latency_ms=result["expected_latency_ms"],
+                   expected_memory_bytes=result["expected_memory_bytes"],
+                   latency_ms=result["latency_ms"], peak_memory_bytes=result["peak_memory_bytes"],
+                   fits=result["fits"], lut_hash=result["lut_hash"], versions=result["versions"],
+                   config=result["config"], val_accuracy=result["val_accuracy"],
+                   test_accuracy=result["test_accuracy"], test_macro_f1=result["test_macro_f1"],
+                   parameters=result["parameters"])
+
+    @classmethod
+    def unretrained(cls, derivation: Derivation, cost, budget, config: SearchConfig, latency,
+                    data) -> SearchOutcome:
+        arch, s = derivation.architecture, derivation.summary
+        lat, mem = cost.latency_ms(arch), cost.memory(arch).peak_bytes
+        return cls(architecture=json.loads(arch.to_json()),
+                   search_latency_ms=s["search_latency_ms"],
+                   search_memory_bytes=s["search_memory_bytes"], search_fits=s["search_fits"],
+                   repairs=tuple(s["repairs"]), expected_latency_ms=s["expected_latency_ms"],
+                   expected_memory_bytes=s["expected_memory_bytes"], latency_ms=lat,
+                   peak_memory_bytes=mem, fits=bool(budget.violation(lat, mem) == 0),
+                   lut_hash=latency.lut.content_hash(), versions=provenance(data),
+                   config=config.to_json_dict())
+
+    def to_row(self) -> dict:
+        """The results-store columns of the search (None: not retrained)."""
+        return {
+            "architecture_json": json.dumps(self.architecture),
+            "search_latency_ms": self.search_latency_ms,
+            "search_memory_bytes": self.search_memory_bytes, "search_fits": self.search_fits,
+            "repairs": len(self.repairs),
+            "expected_latency_ms": self.expected_latency_ms,
+            "expected_memory_bytes": self.expected_memory_bytes,
+            "latency_ms": self.latency_ms, "peak_memory_bytes": self.peak_memory_bytes,
+            "fits": self.fits, "val_accuracy": self.val_accuracy,
+            "test_accuracy": self.test_accuracy, "test_macro_f1": self.test_macro_f1,
+            "parameters": self.parameters,
+            "lut_hash": self.lut_hash, "versions_json": json.dumps(self.versions),
+        }
+
+
+@dataclass(frozen=True)
+class DeploymentReport:
+    """A deployment's outcome as the results store keeps it: passed or failed (with the reasons)
+    and, when the stage got as far as an int8 model, what was verified on it (from model.json,
+    `from_report`). A stage that stopped on bad input has a status and reasons only."""
+
+    status: str                        # "passed" | "failed"
+    failures: tuple[str, ...] = ()
+    figures: dict | None = field(default=None, repr=False)   # model.json, when there is one
+
+    @classmethod
+    def from_report(cls, report: dict) -> DeploymentReport:
+        return cls(report["status"], tuple(report["failures"]), report)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def config(self) -> dict | None:
+        return self.figures["config"] if self.figures else None
+
+    def to_row(self) -> dict:
+        """The results-store columns of the verified artifact (none without an int8 model)."""
+        if self.figures is None:
+            return {}
+        dep = self.figures
+        a, m, lat = dep["accuracy"], dep["memory"], dep["latency"]
+        return {
+            "int8_accuracy": a["int8_tflm"]["accuracy"], "int8_macro_f1": a["int8_tflm"]["macro_f1"],
+            "max_lsb": dep["parity"]["max_lsb"],
+            "verified_latency_ms": lat.get("lut_ms"),
+            "verified_memory_bytes": m["board_arena_head_bytes"],
+            "greedy_memory_bytes": m["greedy_arena_head_bytes"],
+            "flash_bytes": dep["flash"]["model_bytes"],
+            "verified_fits": dep["status"] == "passed",
+        }
+
+
+def jsonable(value: Any):
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
