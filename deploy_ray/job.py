@@ -5,8 +5,17 @@
 
 It connects with `ray.init()` and no arguments (inside a job Ray names the cluster), takes the
 storage URL from the spec or from `$MICRONAS_STORAGE`, and credentials only from the nodes'
-environment (never the command line, never logged). Exit status: 0 when every trial finished ok,
-1 when some trial failed, 2 for a bad spec or unreachable storage (one line on stderr).
+environment (never the command line, never logged).
+
+Exit status (what `ray job submit` and a RayJob report as the job's outcome):
+
+- 0: every trial ended in an outcome the sweep asked for: `ok`, `infeasible` (no network of the
+  space meets that grid point's budget: recorded before any training, with the reason) or
+  `over_budget` (a `darts` trial whose network exceeds the budget: DARTS has no hardware loss, so
+  this is the baseline's result, stored with what it violates, not a fault);
+- 1: some trial ended `failed` (an exception in a stage, after Tune's retries) or `deploy_failed`
+  (the int8 model missed a deployment gate: parity, accuracy drop, budget on the artifact);
+- 2: a bad spec or unreachable storage (one line on stderr), before the cluster does any work.
 """
 
 from __future__ import annotations
@@ -15,9 +24,17 @@ import argparse
 import json
 import os
 import sys
+from typing import Mapping
 
 STORAGE_ENV = "MICRONAS_STORAGE"
 LUT_ENV = "MICRONAS_LUT"
+# Trial statuses that mean the sweep did not deliver what it was asked for.
+FAILED_STATUSES = ("failed", "deploy_failed")
+
+
+def exit_code(status_counts: Mapping[str, int]) -> int:
+    """The job's exit status from the sweep's trials per status (see the module docstring)."""
+    return 1 if any(status_counts.get(s, 0) for s in FAILED_STATUSES) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deploy_ray.job: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({k: v for k, v in summary.items() if k != "studies"}, default=str), flush=True)
-    return 1 if summary["status"].get("failed") else 0
+    code = exit_code(summary["status"])
+    if code:
+        failed = ", ".join(f"{summary['status'][s]} {s}" for s in FAILED_STATUSES
+                           if summary["status"].get(s))
+        print(f"deploy_ray.job: {failed} trial(s); their reasons are in the results store "
+              f"(micronas results --storage {spec.storage} --sweep {spec.name} --all)",
+              file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

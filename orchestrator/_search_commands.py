@@ -4,7 +4,6 @@ its deployment stage, and the re-check of any int8 model."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -25,16 +24,13 @@ def register(sub) -> None:
     p.add_argument("--mem-kb", type=_positive_float, help="peak-RAM budget Mem_t in KB (1024 B)")
     p.add_argument("--out", required=True, help="output folder for architecture.json and result.json")
     p.add_argument("--lut", default=None, help=f"LUT folder URL (default ${LUT_ENV})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=_non_negative_int, default=None, help="search epochs (default 30)")
-    p.add_argument("--retrain-epochs", type=_positive_int, default=None, help="retraining epochs (default 60)")
-    p.add_argument("--batch-size", type=_positive_int, default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print result.json (without history) as JSON")
     p.add_argument("--skip-deploy", action="store_true",
                    help="skip the deployment stage that otherwise follows retraining (QAT, int8 "
                         "model, TFLM checks, firmware bundle; ~25-35 s on UCI-HAR; "
                         "`micronas export --run OUT` runs it later)")
+    _search_options(p)
     _deploy_options(p)
     p.set_defaults(run=_search)
 
@@ -70,23 +66,70 @@ def register(sub) -> None:
     p.set_defaults(run=_verify)
 
 
+# Flags with a stricter parser than their field's type (their messages are documented in
+# docs/BAD_INPUT.md); every other flag parses its type and the dataclass checks the range.
+def _field_parsers() -> dict:
+    return {"epochs": _non_negative_int, "retrain_epochs": _positive_int, "batch_size": _positive_int,
+            "qat_epochs": _non_negative_int, "calibration_windows": _positive_int,
+            "arena_size": _positive_int}
+
+
+def _config_flags(group, cls, denied: dict, names: dict, dest_prefix: str = "") -> None:
+    """One flag per settable field of a config dataclass: `--field-name` (or the names in
+    `names`), its help and default from the field (see orchestrator/_config_surface.py)."""
+    from . import _config_surface as surface
+
+    parsers = _field_parsers()
+    for f in surface.settable(cls, denied):
+        kind, _ = surface.field_type(f)
+        flags = names.get(f.name, ("--" + f.name.replace("_", "-"),))
+        kw = {"dest": dest_prefix + f.name, "default": surface.default(f),
+              "help": surface.help_text(f)}
+        if kind is not bool and not f.metadata.get("choices"):
+            kw["metavar"] = f.name.upper()
+        if kind is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        elif f.metadata.get("choices"):
+            kw["choices"] = f.metadata["choices"]
+        else:
+            kw["type"] = parsers.get(f.name) or _ANY[kind]
+        group.add_argument(*flags, **kw)
+
+
+def _search_options(p) -> None:
+    from . import _config_surface as surface
+
+    group = p.add_argument_group("search (SearchConfig)")
+    _config_flags(group, surface.search_config_class(), surface.CLI_SEARCH_DENIED, {})
+
+
+def _search_config(args):
+    """The SearchConfig of `micronas search`'s flags."""
+    from . import _config_surface as surface
+
+    cls = surface.search_config_class()
+    return cls(**{f.name: getattr(args, f.name)
+                  for f in surface.settable(cls, surface.CLI_SEARCH_DENIED)})
+
+
 def _deploy_options(p) -> None:
-    p.add_argument("--qat-epochs", type=_non_negative_int, default=None,
-                   help="quantisation-aware fine-tuning epochs (default 4, early-stopped)")
-    p.add_argument("--ptq", action="store_true", help="post-training quantisation instead of QAT")
-    p.add_argument("--calibration", type=_positive_int, default=None,
-                   help="training windows for the int8 calibration (default 256)")
-    p.add_argument("--arena-bytes", type=_positive_int, default=None,
-                   help="check the model in a TFLM arena of exactly this size")
+    from . import _config_surface as surface
+
+    cls = surface.deploy_config_class()
+    group = p.add_argument_group("deployment (DeployConfig)")
+    _config_flags(group, cls, surface.CLI_DEPLOY_DENIED, surface.CLI_DEPLOY_FLAGS,
+                  surface.CLI_DEPLOY_DEST)
+    group.add_argument("--ptq", dest=surface.CLI_DEPLOY_DEST + "quantisation", action="store_const",
+                       const="ptq", default=cls.quantisation,   # the older spelling of the flag
+                       help="post-training quantisation instead of QAT (= --quantisation ptq)")
 
 
 def _deploy_config(args, seed: int):
-    from search_core.deploy import DeployConfig
+    from . import _config_surface as surface
 
-    overrides = {k: v for k, v in (("qat_epochs", args.qat_epochs),
-                                   ("calibration_windows", args.calibration),
-                                   ("arena_size", args.arena_bytes)) if v is not None}
-    return DeployConfig(quantisation="ptq" if args.ptq else "qat", seed=seed, **overrides)
+    cls = surface.deploy_config_class()
+    return cls(seed=seed, **{f.name: getattr(args, surface.CLI_DEPLOY_DEST + f.name)
+                             for f in surface.settable(cls, surface.CLI_DEPLOY_DENIED)})
 
 
 def _progress(enabled: bool):
@@ -110,12 +153,13 @@ def _number(kind, check, what):
 _positive_float = _number(float, lambda v: v > 0, "a positive number")
 _positive_int = _number(int, lambda v: v > 0, "a positive integer")
 _non_negative_int = _number(int, lambda v: v >= 0, "a non-negative integer")
+_ANY = {int: _number(int, lambda v: True, "an integer"), float: _number(float, lambda v: True, "a number"),
+        str: str}
 
 
 def _search(args) -> int:
     from lut_store import LatencyModel, load_mcu
-    from search_core.data import load_dataset
-    from search_core.search import SearchConfig, run_search
+    from search_core import load_dataset, run_search
 
     from .cli import emit
 
@@ -128,26 +172,21 @@ def _search(args) -> int:
     mcu = load_mcu(args.mcu)  # an unknown board fails before any data is read
     deploy_config = None if args.skip_deploy else _deploy_config(args, args.seed)
     if deploy_config is not None:
-        from search_core.deploy._stage import require_deploy_stack
+        from search_core.deploy import require_deploy_stack
         require_deploy_stack(deploy_config, import_now=False)  # fail before the search
     latency = LatencyModel.open(lut, mcu)
     if not len(latency.lut) and latency.predictor is None:
         raise InputError(f"{lut}: no LUT rows for {mcu.name} and nothing to predict from")
     data = load_dataset(args.dataset or args.data, seed=args.seed)
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("retrain_epochs", args.retrain_epochs),
-                                   ("batch_size", args.batch_size)) if v is not None}
-    config = SearchConfig(seed=args.seed, **overrides)
+    config = _search_config(args)   # every SearchConfig flag (see _search_options)
     outcome = run_search(data, latency, lat_ms=args.lat_ms, mem_kb=args.mem_kb, config=config,
                          out_dir=args.out, show_progress=not args.no_progress,
-                         data_source=args.dataset or str(Path(args.data).resolve()))
+                         data_source=args.dataset or str(Path(args.data).resolve()),
+                         deploy=deploy_config,
+                         deploy_progress=_progress(not args.no_progress and not args.json))
     result = {k: v for k, v in outcome.result.items() if k != "search_history"}
-    dep = None
-    if deploy_config is not None:
-        from search_core.deploy import deploy, write_bundle
-        dep = deploy(outcome.architecture, outcome.network, data, latency=latency,
-                     search=outcome.result, config=deploy_config,
-                     progress=_progress(not args.no_progress and not args.json))
-        dep.bundle = write_bundle(args.out, dep.model, dep.report)
+    dep = outcome.deployment   # the stages search -> retrain -> deploy (search_core.stages)
+    if dep is not None:
         result["deploy"] = _deploy_summary(dep)
 
     def human(r):
@@ -173,18 +212,18 @@ def _export(args) -> int:
     from .cli import emit
 
     lut = args.lut or os.environ.get(LUT_ENV)
-    config = _deploy_config(args, _run_seed(Path(args.run_dir)))
+    config = _deploy_config(args, _run_seed(args.run_dir))
     dep = deploy_run(args.run_dir, latency=lut, config=config, out=args.out, mcu=args.mcu,
                      progress=_progress(not args.no_progress and not args.json))
     emit(dep.report, args.json, lambda r: _print_deployment(r, dep.bundle))
     return 0 if dep.report["status"] == "passed" else 1   # like `verify`: a gate failed
 
 
-def _run_seed(run: Path) -> int:
-    try:
-        return int(json.loads((run / "result.json").read_text()).get("seed", 0))
-    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
-        return 0   # deploy_run names the problem with the folder
+def _run_seed(run_dir: str) -> int:
+    from search_core import RunFolder
+
+    seed = RunFolder(run_dir).seed()
+    return 0 if seed is None else seed   # deploy_run names the problem with the folder
 
 
 def _verify(args) -> int:
@@ -215,7 +254,7 @@ def _verify(args) -> int:
         plan = "with its offline plan" if m["offline_plan"] else "with TFLM's greedy planner"
         print(f"  arena {plan}: head {m['model_board_arena_head_bytes']} B on the board "
               f"(host TFLM head {m['greedy_arena_head_bytes'] if not m['offline_plan'] else m['tflm_arena_head_bytes']} B), "
-              f"lower bound {m['lower_bound_bytes']} B")
+              f"lower bound on the board {m['board_lower_bound_bytes']} B")
         print(f"  latency {r['latency']['lut_ms']:.2f} ms from the LUT; flash {r['flash']['model_bytes']} B")
         if "parity" in r:
             p, a = r["parity"], r["accuracy"]["int8_tflm"]
@@ -251,10 +290,11 @@ def _print_deployment(r: dict, bundle) -> None:
           f"{100 * a['int8_tflm']['accuracy']:.2f} % in TFLM vs float {100 * a['float']['accuracy']:.2f} % "
           f"(drop {a['drop_points']:.2f} points), macro-F1 {100 * a['int8_tflm']['macro_f1']:.2f} %")
     print(f"  parity TFLM vs LiteRT-reference: max {p['max_lsb']} LSB over {p['windows']} test windows")
-    print(f"  arena head {m['tflm_arena_head_bytes']} B with the offline plan (peak activations "
-          f"{m['peak_activation_bytes']} B) vs {m['greedy_arena_head_bytes']} B with TFLM's greedy "
-          f"planner: {m['ram_saved_bytes']} B saved; outputs bit-identical: {m['outputs_bit_identical']}")
-    print(f"  on the board: head {m['board_arena_head_bytes']} B with CMSIS-NN scratch, reserve "
+    print(f"  arena head on the board {m['board_arena_head_bytes']} B with the offline plan and the "
+          f"CMSIS-NN scratch (the search's peak memory; liveness bound {m['board_lower_bound_bytes']} B)"
+          f" vs {m['greedy_board_arena_head_bytes']} B with TFLM's greedy planner: "
+          f"{m['ram_saved_bytes']} B saved; outputs bit-identical: {m['outputs_bit_identical']}")
+    print(f"  host TFLM head {m['tflm_arena_head_bytes']} B; reserve "
           f"{m['arena_size_bytes']} B; flash {r['flash']['model_bytes']} B")
     if lat.get("checked"):
         est = lat["search_estimate_ms"]

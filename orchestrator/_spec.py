@@ -8,7 +8,7 @@ every problem is one line naming the key.
     mcus: [nucleo-l552ze-q, nucleo-f446re]
     budgets: {latency_ms: [25, 50], memory_kb: [64]}   # a grid; or a list of {latency_ms, memory_kb}
     seeds: [0]
-    search: {epochs: 6, retrain_epochs: 12}            # SearchConfig fields
+    search: {epochs: 6, retrain_epochs: 12}            # SearchConfig fields (see _config_surface)
     deploy: {qat_epochs: 1}                            # DeployConfig fields; `false` skips the stage
     resources: {cpus_per_trial: 1, max_concurrent_trials: 2}
     optuna:                                            # omit for fixed loss weights
@@ -28,7 +28,8 @@ from typing import Any
 
 from lut_store import InputError
 
-METHODS = ("micronas", "darts", "random")   # see search_core.baselines
+from . import _config_surface as surface
+
 # What Optuna may tune, and where each value goes in the search config.
 TUNABLE = {
     "latency_over": "hardware-loss weight above the latency budget",
@@ -179,9 +180,15 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
         fail("seeds must be a non-empty list of non-negative integers")
     if len(set(seeds)) != len(seeds):
         fail("seeds: duplicates")
-    search = _section(doc.get("search"), "search", _search_fields(), fail)
+    search_cls, deploy_cls = surface.search_config_class(), surface.deploy_config_class()
+    search = _section(doc.get("search"), "search",
+                      surface.spec_keys(search_cls, surface.SPEC_SEARCH_DENIED), fail)
+    surface.check_spec_values(search, search_cls, surface.SPEC_SEARCH_DENIED, "search", fail)
     deploy_doc = doc.get("deploy", {})
-    deploy = None if deploy_doc is False else _section(deploy_doc, "deploy", _deploy_fields(), fail)
+    deploy = None if deploy_doc is False else _section(
+        deploy_doc, "deploy", surface.spec_keys(deploy_cls, surface.SPEC_DEPLOY_DENIED), fail)
+    if deploy:
+        surface.check_spec_values(deploy, deploy_cls, surface.SPEC_DEPLOY_DENIED, "deploy", fail)
     resources = _section(doc.get("resources"), "resources",
                          {"cpus_per_trial", "max_concurrent_trials"}, fail)
     cpus = resources.get("cpus_per_trial", 1)
@@ -190,6 +197,7 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     concurrent = resources.get("max_concurrent_trials", 0)
     if not isinstance(concurrent, int) or isinstance(concurrent, bool) or concurrent < 0:
         fail("resources.max_concurrent_trials must be a non-negative integer (0: as many as fit)")
+    from search_core import METHODS
     method = doc.get("method", "micronas")
     if method not in METHODS:
         fail(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -257,8 +265,8 @@ def _budgets(value, fail) -> tuple:
         mems = mems if isinstance(mems, list) else [mems]
         if not lats or not mems:
             fail("budgets: empty grid (latency_ms and memory_kb need at least one value each)")
-        pairs = [(_budget_value(l, "latency_ms", fail), _budget_value(m, "memory_kb", fail))
-                 for l in lats for m in mems]
+        pairs = [(_budget_value(lat, "latency_ms", fail), _budget_value(mem, "memory_kb", fail))
+                 for lat in lats for mem in mems]
     elif isinstance(value, list):
         if not value:
             fail("budgets: empty list")
@@ -276,19 +284,6 @@ def _budgets(value, fail) -> tuple:
     if len(set(pairs)) != len(pairs):
         fail("budgets: duplicate points")
     return tuple(pairs)
-
-
-def _search_fields() -> set:
-    # The fields the spec may set; the loss weights are set through Optuna or `loss`.
-    return {"epochs", "batch_size", "weight_lr", "arch_lr", "arch_lr_min", "arch_every",
-            "warmup_epochs", "retrain_dropout",
-            "tau_start", "tau_end", "dropout", "retrain_epochs", "retrain_patience", "retrain_lr",
-            "fill_budget", "latency_over", "latency_under", "memory_over", "memory_under"}
-
-
-def _deploy_fields() -> set:
-    return {"quantisation", "qat_epochs", "qat_patience", "qat_lr", "calibration_windows",
-            "max_lsb", "max_accuracy_drop", "latency_tolerance_ms"}
 
 
 def _section(value, key: str, known: set, fail) -> dict:
@@ -349,18 +344,13 @@ def _check_configs(spec: SweepSpec, fail) -> None:
         fail(f"bad search or deploy setting ({exc})")
 
 
-_LOSS = {"latency_over": ("latency", "over"), "latency_under": ("latency", "under"),
-         "memory_over": ("memory", "over"), "memory_under": ("memory", "under")}
-
-
 def search_config(spec: SweepSpec, seed: int, params: dict):
     """The SearchConfig of one trial: the spec's `search` section, then the tuned values."""
-    from search_core.loss import BudgetPenalty, HardwareLoss
-    from search_core.search import SearchConfig
+    from search_core import BudgetPenalty, HardwareLoss, SearchConfig
 
     values = {**spec.search, **params}
     weights = {"latency": {}, "memory": {}}
-    for name, (which, side) in _LOSS.items():
+    for name, (which, side) in surface.LOSS_KEYS.items():
         if name in values:
             weights[which][side] = float(values.pop(name))
     loss = HardwareLoss(BudgetPenalty(**weights["latency"]), BudgetPenalty(**weights["memory"]))

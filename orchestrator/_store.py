@@ -2,7 +2,7 @@
 
 Layout below the URL (a local folder or `s3://bucket/prefix`):
 
-    results/dataset=<d>/mcu=<m>/<trial_key>.parquet   one row, hive-partitioned
+    results/dataset=<d>/mcu=<m>/<trial_key>.parquet   one row, hive-partitioned (values URI-encoded)
     artifacts/<sweep>/<trial_key>/…                   architecture.json, result.json, model.tflite, bundle
     lut/                                              the LUTs the sweep priced with (default)
 
@@ -10,11 +10,19 @@ A trial's file is named after its key (sweep + Ray trial id), which is unique pe
 writers never collide, and a resumed or re-run trial replaces its own row instead of adding a
 second one. Readers still drop duplicate keys (keeping the newest) so that a copy made by hand cannot
 double-count.
+
+Every row carries its own `dataset` and `mcu` and the partition folders hold the same values
+URI-encoded (`dataset=UCI%20HAR%20Dataset`), so a name comes back exactly as it was written. The
+table is read as one `pyarrow.dataset` (hive partitioning, every file read in parallel); so do
+`pandas.read_parquet(URL + "/results")` and any other Arrow-based tool. In the files the two
+columns are dictionary-encoded strings: the type a hive-discovering reader gives the folder's
+values, so that it can merge the two.
 """
 
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import Any, Iterable
 
 import pandas as pd
@@ -23,16 +31,19 @@ import pyarrow as pa
 from lut_store import InputError
 from lut_store import storage
 
-SCHEMA_VERSION = 1
+# 2: rows carry dataset and mcu, partition values are URI-encoded (1: only in the path, with
+# every character outside [A-Za-z0-9_.+-] replaced by "_"; still read).
+SCHEMA_VERSION = 2
+STATUSES = ("ok", "failed", "infeasible", "deploy_failed", "over_budget")
 
-# Every column, in order. Partition columns (dataset, mcu) live in the path, not in the files.
+# Every column, in order. Partition columns (dataset, mcu) are in the path and in the files.
 # Units are in the names; budgets and costs use ms and bytes/KB exactly as the CLI does.
 COLUMNS: dict[str, pa.DataType] = {
     "schema_version": pa.int32(),
     "trial_key": pa.string(),          # unique per trial: "<sweep>/<ray trial id>"
     "sweep": pa.string(),
     "method": pa.string(),             # micronas | darts | random
-    "status": pa.string(),             # ok | failed | infeasible | deploy_failed
+    "status": pa.string(),             # one of STATUSES (over_budget: a darts network over budget)
     "reason": pa.string(),             # why a trial is not ok ("" when ok)
     "dataset": pa.string(),
     "mcu": pa.string(),
@@ -87,13 +98,26 @@ COLUMNS: dict[str, pa.DataType] = {
     "artifacts": pa.string(),          # URL of the trial's artifact folder
 }
 PARTITIONS = ("dataset", "mcu")
-SCHEMA = pa.schema([(k, v) for k, v in COLUMNS.items() if k not in PARTITIONS])
+_PARTITION_TYPE = pa.dictionary(pa.int32(), pa.string())
+SCHEMA = pa.schema([(k, _PARTITION_TYPE if k in PARTITIONS else v) for k, v in COLUMNS.items()])
+_READ_SCHEMA = pa.schema(list(COLUMNS.items()))   # what the store reads: plain strings
+_PARTITIONING = pa.schema([(k, COLUMNS[k]) for k in PARTITIONS])
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+_MAX_SEGMENT = 200   # bytes of one path segment (file systems allow 255)
 
 
 def _part(value: str) -> str:
-    """A partition or file name component: readable, and never a path separator."""
+    """A partition value as its folder name holds it: URI-encoded (lossless, never a path
+    separator), which is how hive-partitioned readers decode it."""
+    encoded = urllib.parse.quote(str(value), safe="")
+    if not value or len(encoded) > _MAX_SEGMENT or encoded in (".", ".."):
+        raise ValueError(f"results row: {value!r} cannot name a partition folder")
+    return encoded
+
+
+def _name(value: str) -> str:
+    """A file or folder name component: readable, and never a path separator."""
     cleaned = _SAFE.sub("_", str(value)).strip(".") or "_"
     return cleaned[:120]
 
@@ -116,12 +140,12 @@ class ResultsStore:
 
     def artifacts_url(self, trial_key: str) -> str:
         sweep, _, trial = trial_key.partition("/")
-        return storage.join(self.url, "artifacts", _part(sweep), _part(trial or sweep))
+        return storage.join(self.url, "artifacts", _name(sweep), _name(trial or sweep))
 
     def _row_url(self, row: dict) -> str:
         return storage.join(self.results_url, f"dataset={_part(row['dataset'])}",
                             f"mcu={_part(row['mcu'])}",
-                            f"{_part(row['trial_key'].replace('/', '--'))}.parquet")
+                            f"{_name(row['trial_key'].replace('/', '--'))}.parquet")
 
     # --- writing ---------------------------------------------------------------------------
     def write(self, row: dict[str, Any]) -> str:
@@ -157,34 +181,49 @@ class ResultsStore:
     def read(self, *, sweep: str | None = None, dataset: str | None = None,
              mcu: str | None = None) -> pd.DataFrame:
         """Every row (newest per trial key), as a DataFrame with plain pandas dtypes."""
-        frames = []
-        for url in self._row_files(dataset, mcu):
-            table = storage.read_table(url)
-            version = table.column("schema_version")[0].as_py() if table.num_rows else None
-            if version is not None and version > SCHEMA_VERSION:
-                raise InputError(f"{url}: results schema {version} is newer than this micronas "
-                                 f"({SCHEMA_VERSION}); upgrade micronas")
-            part = dict(seg.split("=", 1) for seg in url.split("/") if "=" in seg)
-            frame = table.to_pandas()
-            for key in PARTITIONS:
-                frame[key] = part.get(key)
-            frames.append(frame)
-        columns = list(COLUMNS)
-        if not frames:
+        table = self._scan(self._row_files(dataset, mcu), sweep)
+        if not table.num_rows:
             return _typed(pd.DataFrame({k: pd.Series(dtype=_dtype(v)) for k, v in COLUMNS.items()}))
-        df = pd.concat(frames, ignore_index=True)
-        for key in columns:
-            if key not in df:
-                df[key] = None
-        df = df[columns]
-        if sweep is not None:
-            df = df[df["sweep"] == sweep]
+        df = table.to_pandas()
         df = (df.sort_values("finished_at", na_position="first")
                 .drop_duplicates("trial_key", keep="last")
                 .sort_values(["dataset", "mcu", "lat_budget_ms", "mem_budget_kb", "seed",
                               "trial_key"], na_position="first")
                 .reset_index(drop=True))
         return _typed(df)
+
+    def _scan(self, files: list[str], sweep: str | None) -> pa.Table:
+        """The row files as one table: one `pyarrow.dataset` over exactly the listed files (the
+        listing skips temporary files), read in parallel. Files written before a column existed
+        read it as null; version-1 files take dataset and mcu from their folders."""
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+        from pyarrow import fs as pafs
+
+        if not files:
+            return _READ_SCHEMA.empty_table()
+        fs, base = storage.filesystem(self.results_url)
+        paths = [storage.filesystem(f)[1] for f in files]
+        # Local: Arrow's own file system (threads read without the GIL); S3: through the same
+        # fsspec file system (and credentials, endpoint) as every other storage access.
+        arrow_fs = pafs.LocalFileSystem() if storage.is_local(fs) else \
+            pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+        try:
+            dataset = ds.dataset(paths, schema=_READ_SCHEMA, format="parquet", filesystem=arrow_fs,
+                                 partitioning=ds.partitioning(_PARTITIONING, flavor="hive"),
+                                 partition_base_dir=base)
+            table = dataset.to_table(columns=[*COLUMNS, "__filename"], use_threads=True,
+                                     filter=None if sweep is None else ds.field("sweep") == sweep)
+        except (pa.ArrowException, OSError, ValueError) as exc:   # a corrupt or vanished file
+            raise _read_error(self.results_url, exc) from None
+        newest = pc.max(table.column("schema_version")).as_py() if table.num_rows else None
+        if newest is not None and newest > SCHEMA_VERSION:
+            where = table.filter(pc.greater(table.column("schema_version"), SCHEMA_VERSION))
+            name = where.column("__filename")[0].as_py()
+            url = files[paths.index(name)] if name in paths else name
+            raise InputError(f"{url}: results schema {newest} is newer than this micronas "
+                             f"({SCHEMA_VERSION}); upgrade micronas")
+        return table.drop_columns(["__filename"])
 
     def get(self, trial_key: str, dataset: str, mcu: str) -> dict | None:
         """One trial's row, or None if it has none yet."""
@@ -209,7 +248,16 @@ class ResultsStore:
         return files
 
 
+def _read_error(url: str, exc: Exception) -> InputError:
+    text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    if isinstance(exc, PermissionError) or "Permission denied" in text:
+        return InputError(f"{url}: permission denied")
+    return InputError(f"{url}: cannot read the results ({text})")
+
+
 def _dtype(kind: pa.DataType):
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
     if pa.types.is_timestamp(kind):
         return "datetime64[us, UTC]"
     if pa.types.is_floating(kind):

@@ -370,6 +370,8 @@ case("spec-arch-every-zero", "sweep spec", SWEEP, "spec.yaml", "`search: {arch_e
      spec("", search="{arch_every: 0}"), "arch_every must be positive")
 case("spec-unknown-search-key", "sweep spec", SWEEP, "spec.yaml", "`search: {epochz: 3}`",
      spec("", search="{epochz: 3}"), "unknown key search.epochz")
+case("spec-search-type", "sweep spec", SWEEP, "spec.yaml", "`search: {epochs: 2.5}`",
+     spec("", search="{epochs: 2.5}"), "search.epochs must be an integer, got 2.5")
 case("spec-empty-grid", "sweep spec", SWEEP, "spec.yaml", "`budgets: {latency_ms: []}`",
      spec("", budgets="{latency_ms: []}"), "empty grid")
 case("spec-empty-list", "sweep spec", SWEEP, "spec.yaml", "`budgets: []`",
@@ -790,7 +792,7 @@ case("arg-unknown-mcu", "CLI arguments", ["search", *GOOD_DATA[:2], "--mcu", "nu
 case("arg-epochs", "CLI arguments", ["search", *GOOD_DATA, "--lat-ms", "20", "--epochs", "-3"], None,
      "`--epochs -3`", None, "expected a non-negative integer, got '-3'")
 case("arg-seed", "CLI arguments", ["search", *GOOD_DATA, "--lat-ms", "20", "--seed", "one"], None,
-     "`--seed one`", None, "argument --seed: invalid int value: 'one'")
+     "`--seed one`", None, "argument --seed: expected an integer, got 'one'")
 case("arg-cv", "CLI arguments", ["lut", "eval", "--lut", "{lut}", "--mcu", L552, "--cv", "0"], None,
      "`--cv 0`", None, "expected a positive integer, got 0")
 case("arg-qat-epochs", "CLI arguments", ["export", "--run", "{out}", "--qat-epochs", "-1"], None,

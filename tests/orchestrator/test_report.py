@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from orchestrator import _report
+from orchestrator import _report, _report_plots
 from orchestrator._report import build_report
 from orchestrator.cli import main
 from test_pareto import brute_force_front, brute_force_models, random_rows, write_rows
@@ -170,13 +170,52 @@ def test_a_failed_render_leaves_the_previous_report(sweep, tmp_path, monkeypatch
 
     def broken(*args, **kwargs):
         raise RuntimeError("plotting failed")
-    monkeypatch.setattr(_report, "_agreement_plot", broken)
+    monkeypatch.setattr(_report_plots, "agreement_plot", broken)
     with pytest.raises(RuntimeError):
         build_report(store.url, str(out), metric="accuracy")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     with pytest.raises(RuntimeError):
         build_report(store.url, str(tmp_path / "fresh"))
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_crash_while_writing_leaves_the_previous_report(sweep, tmp_path, monkeypatch):
+    """The report is written into a fresh sibling folder and switched in: a writer that dies
+    after some of the files leaves the old report whole, and the next run cleans up after it."""
+    store, _, _, _ = sweep
+    out = tmp_path / "out"
+    build_report(store.url, str(out), reference=None)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = _report.storage.write_bytes
+    written = []
+
+    def dies_on_the_page(url, data, **kw):
+        if url.endswith("index.html"):
+            raise KeyboardInterrupt   # like a kill: nothing of ours runs after it but finally
+        written.append(url)
+        real(url, data, **kw)
+    monkeypatch.setattr(_report.storage, "write_bytes", dies_on_the_page)
+    with pytest.raises(KeyboardInterrupt):
+        build_report(store.url, str(out), metric="accuracy")
+    assert len(written) == 2 and all(os.path.dirname(w) != str(out) for w in written)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]   # no sibling left either
+    monkeypatch.setattr(_report.storage, "write_bytes", real)
+
+    (tmp_path / ".out.report-0123").mkdir()      # what a SIGKILLed writer would leave
+    build_report(store.url, str(out), metric="accuracy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert "int8 test accuracy" in (out / "index.html").read_text()
+
+
+def test_a_folder_holding_other_files_is_not_replaced(sweep, tmp_path, capsys):
+    store, _, _, _ = sweep
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    code, printed, err = run(capsys, "report", "--storage", store.url, "--out", str(out))
+    assert code == 2 and err.count("\n") == 1 and "notes.txt" in err and "not part of a report" in err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
 @pytest.mark.parametrize("make, message", [
