@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 RECORDS ?= ../shared/mcu-measurements
 OUT    ?= runs/quickstart
 
-.PHONY: install chromium quickstart test test-all bench clean
+.PHONY: install chromium toolchain quickstart test test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,13 +26,22 @@ chromium:
 	   DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) || \
 	  echo "chromium could not be installed: the report rendering test will be skipped"
 
+# The Arm cross toolchain and QEMU for the on-target tests (lut_store.target: TFLM + CMSIS-NN firmware
+# on emulated Cortex-M4F/M33). Without them those tests are skipped, with the reason.
+toolchain:
+	@(command -v arm-none-eabi-gcc && command -v qemu-system-arm) >/dev/null 2>&1 || \
+	  (DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc-arm-none-eabi binutils-arm-none-eabi \
+	     libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm) || \
+	  echo "the Arm toolchain / qemu-system-arm could not be installed: the on-target tests will be skipped"
+
 quickstart: $(STAMP)
 	$(BIN)/python -m orchestrator.quickstart --records $(RECORDS)
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium toolchain
 	$(BIN)/python -m pytest -q
 
-test-all: $(STAMP) chromium
+test-all: $(STAMP) chromium toolchain
 	$(BIN)/python -m pytest -q -m ''
 
 bench: $(STAMP)

@@ -21,8 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import (_lut_commands, _report_commands, _search_commands, _submit_commands,
-                   _sweep_commands)
+    from . import (_lut_commands, _profile_commands, _report_commands, _search_commands,
+                   _submit_commands, _sweep_commands)
 
     parser = _Parser(prog="micronas", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_commands.register(sub)
     _report_commands.register(sub)
     _submit_commands.register(sub)
+    _profile_commands.register(sub)
     return parser
 
 

@@ -8,16 +8,18 @@ liveness, hence the memory the search priced) identical to `Architecture.ops()`.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Iterable
 
 import numpy as np
 
 from lut_store import InputError
 
+from .._versions import pip_install
 from ..architecture import Architecture
 
-_TF_NEEDED = ("the deploy stage needs TensorFlow: pip install tensorflow==2.21.0 tf-keras==2.21.0 "
-              "tensorflow-model-optimization==0.8.1")
+_TF_NEEDED = "the deploy stage needs TensorFlow: " + pip_install(
+    "tensorflow", "tf-keras", "tensorflow-model-optimization")   # at pyproject.toml's pins
 
 
 def _tf():
@@ -62,22 +64,12 @@ def build_keras(arch: Architecture, network=None, *, batch_size: int | None = 1,
     for op in arch.ops():
         c, name = op.config, f"op{op.index:03d}_{op.name.replace('.', '_')}"
         args = [tensors[i] for i in op.inputs]
+        layer = _op_layer(layers, c, name)
         if c.op == "CONV_2D":
-            layer = layers.Conv2D(c.output_shape[-1], c.kernel, strides=c.stride, padding="same",
-                                  activation="relu" if c.activation == "relu" else None,
-                                  name=name)
             convs.append((layer, op.name))
-            y = layer(args[0])
-            if dropout > 0 and op.name.startswith("tr"):
-                y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
-        elif c.op == "ADD":
-            y = layers.Add(name=name)(args)
-        elif c.op == "MEAN":
-            y = layers.GlobalAveragePooling2D(name=name)(args[0])
-        elif c.op == "SOFTMAX":
-            y = layers.Softmax(name=name)(args[0])
-        else:  # pragma: no cover - the space emits no other ops
-            raise NotImplementedError(c.op)
+        y = layer(args if c.op == "ADD" else args[0])
+        if c.op == "CONV_2D" and dropout > 0 and op.name.startswith("tr"):
+            y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
         tensors[op.output] = y
     model = keras.Model(inp, tensors[arch.ops()[-1].output])
     if network is not None:
@@ -88,17 +80,49 @@ def build_keras(arch: Architecture, network=None, *, batch_size: int | None = 1,
     return model
 
 
+def _op_layer(layers, c, name: str):
+    """The Keras layer of one priced op (an `OpConfig`): one place for deployment and profiling."""
+    if c.op == "CONV_2D":
+        return layers.Conv2D(c.output_shape[-1], c.kernel, strides=c.stride, padding="same",
+                             activation="relu" if c.activation == "relu" else None, name=name)
+    if c.op == "ADD":
+        return layers.Add(name=name)
+    if c.op == "MEAN":
+        return layers.GlobalAveragePooling2D(name=name)
+    if c.op == "SOFTMAX":
+        return layers.Softmax(name=name)
+    raise InputError(f"{c.op}: not an op of the search space (CONV_2D, ADD, MEAN, SOFTMAX)")
+
+
+def build_op_keras(config):
+    """A single-layer model of one LUT configuration (`lut_store.OpConfig`), built by the layer
+    code the deployed graphs use, so its .tflite has exactly that LUT key. ADD adds its one
+    input to itself: the runner feeds one input, and the kernel's work is the same."""
+    _, keras = _tf()
+    in_shape = tuple(int(d) for d in config.input_shape)
+    if in_shape[0] != 1:
+        raise InputError(f"{config.op} {list(in_shape)}: single-layer models have batch 1")
+    inp = keras.Input(shape=in_shape[1:], batch_size=1, name="input")
+    layer = _op_layer(keras.layers, config, "op000")
+    return keras.Model(inp, layer([inp, inp] if config.op == "ADD" else inp))
+
+
 def to_int8_tflite(model, representative: Iterable[np.ndarray] | np.ndarray) -> bytes:
     """Full-integer conversion: int8 builtins, int8 input and output, calibrated on
     `representative` windows of shape (T, S) or (T, S, 1). Works for float models (post-training
     quantisation) and for QAT models (the fake-quant ranges are kept)."""
-    tf, _ = _tf()
+    _tf()
     samples = np.asarray(representative, dtype=np.float32)
     if samples.ndim == 3:
         samples = samples[..., None]
     if samples.ndim != 4 or not len(samples):
         raise InputError("int8 conversion needs representative windows of shape (N, T, S), "
                          f"got an array of shape {samples.shape}")
+    return _convert(model, samples)
+
+
+def _convert(model, samples: np.ndarray) -> bytes:
+    tf, _ = _tf()
 
     def gen():
         for s in samples:
@@ -111,3 +135,26 @@ def to_int8_tflite(model, representative: Iterable[np.ndarray] | np.ndarray) -> 
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     return bytes(converter.convert())
+
+
+def op_model_tflite(config, seed: int = 0) -> bytes:
+    """The full-int8 .tflite of one LUT configuration (what `micronas profile` measures): the
+    single-layer model of `build_op_keras`, seeded weights, converted like a deployment, and
+    checked to hold exactly one operator whose LUT key is `config`'s."""
+    from lut_store import op_configs
+    from lut_store.tflite import read_model
+
+    _, keras = _tf()
+    keras.utils.set_random_seed(seed)
+    model = build_op_keras(config)
+    rng = np.random.default_rng(seed)
+    samples = rng.normal(size=(16, *config.input_shape[1:])).astype(np.float32)
+    with warnings.catch_warnings():
+        # "Statistics for quantized inputs were expected": random weights, nothing to calibrate.
+        warnings.simplefilter("ignore", UserWarning)
+        data = _convert(model, samples)
+    got = op_configs(read_model(data, "<single-layer model>"))
+    if got != [config]:
+        raise InputError(f"{config.op} {config.to_dict()}: the single-layer model converts to "
+                         f"{[c.to_dict() for c in got]}, not to exactly this op")
+    return data
