@@ -64,21 +64,9 @@ def _models():
 
 
 def _convert(model, shape) -> bytes:
-    import tensorflow as tf
+    from search_core.deploy import to_int8_tflite   # the deployment's own full-int8 conversion
 
-    rng = np.random.default_rng(0)
-
-    def representative():
-        for _ in range(16):
-            yield [rng.normal(size=(1, *shape)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    return to_int8_tflite(model, np.random.default_rng(0).normal(size=(16, *shape)).astype(np.float32))
 
 
 def main(argv=None) -> int:

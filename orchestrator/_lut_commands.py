@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from lut_store import InputError, Lut, import_records, list_mcus, load_mcu
+
+from .cli import emit, positive_int
 
 
 def register(sub) -> None:
@@ -40,9 +41,9 @@ def register(sub) -> None:
     p = lsub.add_parser("eval", help="predictor error: k-fold CV on a board, or onboarding a new one")
     p.add_argument("--lut", required=True, help="LUT folder URL")
     p.add_argument("--mcu", required=True, help="board to evaluate")
-    p.add_argument("--cv", type=_positive_int, default=5, help="folds for cross-validation (default 5)")
+    p.add_argument("--cv", type=positive_int, default=5, help="folds for cross-validation (default 5)")
     p.add_argument("--records", help="onboarding: records of the NEW board (not in the LUT)")
-    p.add_argument("--calibration", type=_positive_int, default=50,
+    p.add_argument("--calibration", type=positive_int, default=50,
                    help="onboarding: measured configurations used to calibrate (default 50)")
     p.add_argument("--op", default="CONV_2D", help="op kind to evaluate (default CONV_2D)")
     p.add_argument("--seed", type=int, default=0)
@@ -58,19 +59,6 @@ def register(sub) -> None:
     p.set_defaults(run=_cost)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _emit(obj, as_json, human=None):
-    from .cli import emit
-    emit(obj, as_json, human)
 
 
 def _mcus(args) -> None:
@@ -81,7 +69,7 @@ def _mcus(args) -> None:
         for b in rows:
             print(f"{b['name']:<18}{b['core']:<12}{b['clock_hz'] / 1e6:>10g}{b['sram_bytes'] // 1024:>9}"
                   f"{b['flash_bytes'] // 1024:>9}  {'yes' if b['measurements'] else 'no (predicted)'}")
-    _emit(boards, args.json, human)
+    emit(boards, args.json, human)
 
 
 def _import(args) -> None:
@@ -103,7 +91,7 @@ def _import(args) -> None:
         print(f"  skipped {skipped} error records {r['skipped_error_records'] or ''}".rstrip())
         state = "written" if r["changed"] else "unchanged (nothing new)"
         print(f"LUT {r['lut']}: {r['rows_before']} -> {r['rows_after']} rows, {state}")
-    _emit(result, args.json, human)
+    emit(result, args.json, human)
 
 
 def _show(args) -> None:
@@ -115,14 +103,14 @@ def _show(args) -> None:
     if args.rows:
         frame = lut.frame.drop(columns=["runs", "run_cycles", "run_overhead", "run_counts"])
         if args.json:
-            _emit(frame.to_dict(orient="records"), True)
+            emit(frame.to_dict(orient="records"), True)
         else:
             print(frame.to_string(index=False))
         return
     summary = lut.summary()
     result = {"lut": args.lut, "rows": len(lut), "hash": lut.content_hash(),
               "summary": summary.to_dict(orient="records")}
-    _emit(result, args.json, lambda r: (print(summary.to_string(index=False)),
+    emit(result, args.json, lambda r: (print(summary.to_string(index=False)),
                                          print(f"{r['rows']} rows, hash {r['hash']}")))
 
 
@@ -136,7 +124,7 @@ def _fit(args) -> None:
     url = write_predictor(args.lut, predictor)
     result = {"predictor": url, "version": predictor.version, "mcus": lut.mcus,
               "rows": {k: int(v) for k, v in lut.frame.groupby("op").size().items()}}
-    _emit(result, args.json, lambda r: print(
+    emit(result, args.json, lambda r: print(
         f"predictor {r['version']} fitted on {', '.join(r['mcus'])} ({r['rows']}) -> {r['predictor']}"))
 
 
@@ -162,7 +150,7 @@ def _eval(args) -> None:
     def human(r):
         print(f"{r['mode']} on {r['mcu']} ({r['op']}): median {100 * r['median_rel_error']:.2f} %, "
               f"p90 {100 * r['p90_rel_error']:.2f} % over {r['n_eval']} configurations")
-    _emit(result, args.json, human)
+    emit(result, args.json, human)
 
 
 def _cost(args) -> None:
@@ -190,4 +178,4 @@ def _cost(args) -> None:
                   f"total {r['tflm_arena_total_bytes']} B")
         if r["unmeasured_ops"]:
             print(f"{r['unmeasured_ops']} ops were predicted, not measured", file=sys.stderr)
-    _emit(report, args.json, human)
+    emit(report, args.json, human)

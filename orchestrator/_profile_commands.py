@@ -17,7 +17,6 @@ measurement records `lut import` reads, resuming where an earlier collect stoppe
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -28,6 +27,8 @@ from pathlib import Path
 
 from lut_store import InputError, OpConfig, calibration_set, code_path, load_mcu
 from lut_store.storage import write_file
+
+from .cli import emit, positive_int
 
 PLAN_FORMAT = "micronas.profile-plan"
 MANIFEST = "profile.json"           # what `profile build` wrote, in its --out folder
@@ -47,7 +48,7 @@ def register(sub) -> None:
     src.add_argument("--data", help="a data file or folder (as for `micronas search`)")
     p.add_argument("--mcu", required=True,
                    help="the board to measure: name, JSON path, or qemu-m4 / qemu-m33 (emulated)")
-    p.add_argument("--calibration", type=_positive_int, default=None,
+    p.add_argument("--calibration", type=positive_int, default=None,
                    help="only about N configurations covering every code path the predictor "
                         "models (default: all)")
     p.add_argument("--out", required=True, help="plan file to write (JSON)")
@@ -60,16 +61,16 @@ def register(sub) -> None:
                    help="a QEMU machine (an ELF) or `sources` for a board project")
     p.add_argument("--tflm", default=None, help="TFLM tree (default $MICRONAS_TFLM)")
     p.add_argument("--out", required=True, help="output folder (replaced when it is a build)")
-    p.add_argument("--windows", type=_positive_int, default=3,
+    p.add_argument("--windows", type=positive_int, default=3,
                    help="invokes per model, the median is kept (default 3)")
-    p.add_argument("--jobs", type=_positive_int, default=2, help="compiler processes (default 2)")
+    p.add_argument("--jobs", type=positive_int, default=2, help="compiler processes (default 2)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_build)
 
     p = psub.add_parser("run", help="run a QEMU profiling firmware and save its output")
     p.add_argument("--firmware", required=True, help="folder written by `profile build`")
     p.add_argument("--log", required=True, help="file to write the runner's output to")
-    p.add_argument("--timeout", type=_positive_int, default=1800, help="seconds (default 1800)")
+    p.add_argument("--timeout", type=positive_int, default=1800, help="seconds (default 1800)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_run)
 
@@ -79,26 +80,13 @@ def register(sub) -> None:
     where.add_argument("--log", help="a file holding the runner's output")
     p.add_argument("--plan", required=True, help="the plan the firmware was built from")
     p.add_argument("--out", required=True, help="records folder (for `micronas lut import`)")
-    p.add_argument("--baud", type=_positive_int, default=115200, help="port speed (default 115200)")
-    p.add_argument("--timeout", type=_positive_int, default=600,
+    p.add_argument("--baud", type=positive_int, default=115200, help="port speed (default 115200)")
+    p.add_argument("--timeout", type=positive_int, default=600,
                    help="port: give up after this many seconds without a new model (default 600)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_collect)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _emit(obj, as_json, human=None):
-    from .cli import emit
-    emit(obj, as_json, human)
 
 
 def _board(name: str):
@@ -187,7 +175,7 @@ def _plan(args) -> None:
     result = {"plan": args.out, "mcu": mcu.name, "dataset": doc["dataset"],
               "space_op_configs": len(every), "planned": len(chosen),
               "code_paths": doc["code_paths"]}
-    _emit(result, args.json, lambda r: print(
+    emit(result, args.json, lambda r: print(
         f"plan {r['plan']}: {r['planned']} of {r['space_op_configs']} op configurations of the "
         f"{r['dataset']} space for {r['mcu']} "
         f"({', '.join(f'{k} {v}' for k, v in r['code_paths'].items())})"))
@@ -254,7 +242,7 @@ def _build(args) -> None:
               f"{r['convert_seconds']} s) -> {r['out']}/{what}")
         if emulated:
             print(f"emulated board: {r['out']}/{r['board']} (its LUT is emulator data)")
-    _emit(result, args.json, human)
+    emit(result, args.json, human)
 
 
 def _sha(path) -> str:
@@ -290,7 +278,7 @@ def _run(args) -> None:
     result = {"log": args.log, "target": manifest["target"], "models": manifest["models"],
               "reported": len(log.models), "could_not_run": len(log.skipped),
               "run_seconds": round(seconds, 2)}
-    _emit(result, args.json, lambda r: print(
+    emit(result, args.json, lambda r: print(
         f"{r['target']}: {r['reported']} of {r['models']} models reported"
         f"{', ' + str(r['could_not_run']) + ' could not run' if r['could_not_run'] else ''} "
         f"in {r['run_seconds']} s -> {r['log']}"))
@@ -421,5 +409,5 @@ def _collect(args) -> None:
         if r["missing"]:
             print(f"  missing {len(r['missing'])}: {', '.join(r['missing'][:8])}"
                   f"{' ...' if len(r['missing']) > 8 else ''} (collect again to resume)")
-    _emit(result, args.json, human)
+    emit(result, args.json, human)
 

@@ -198,14 +198,35 @@ def _members(front: ParetoFront, members: pd.DataFrame, links: Links) -> dict | 
     if members.empty:
         return None
     records = []
+    on_target = _on_target(front.rows)
     for r in members.sort_values(["method", "latency_ms", "memory_bytes"]).to_dict("records"):
+        r["target"] = on_target.get(r["trial_key"], "")
         # One link per seed; the best seed's row carries the URL its trial recorded.
         r["bundles"] = [(links(r["artifacts"] if key == r["trial_key"] else None, key), key, seed)
                         for seed, key in zip(r["seeds"].split(), r["trial_keys"])]
         r["architecture"] = r["architecture_json"] if isinstance(r["architecture_json"], str) else ""
         records.append(r)
     return {"count": len(members), "folded": len(members) > MEMBERS_OPEN,
-            "flash": front.flash or members["flash_bytes"].notna().any(), "rows": records}
+            "flash": front.flash or members["flash_bytes"].notna().any(),
+            "target": any(r["target"] for r in records), "rows": records}
+
+
+def _on_target(rows: pd.DataFrame) -> dict[str, str]:
+    """trial_key -> one line of the optional target step's figures (the best seed's trial)."""
+    if "target" not in rows.columns:
+        return {}
+    lines = {}
+    for r in rows[rows["target"].notna()].to_dict("records"):
+        if pd.isna(r.get("target_max_lsb")):
+            lines[r["trial_key"]] = f"{r['target']}: did not run (see the deployment's failures)"
+            continue
+        ticks = r.get("target_emulator_ticks_per_invoke")
+        lines[r["trial_key"]] = (
+            f"{r['target']}: arena head {int(r['target_arena_head_bytes'])} B, "
+            f"{100 * r['target_bit_identical_share']:.0f} % bit-identical, "
+            f"max {int(r['target_max_lsb'])} LSB, flash {r['target_flash_bytes'] / 1024:.1f} KB"
+            + ("" if pd.isna(ticks) else f", {ticks:.0f} emulator ticks/invoke"))
+    return lines
 
 
 def _agreement(rows: pd.DataFrame) -> dict:

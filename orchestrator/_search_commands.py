@@ -49,9 +49,10 @@ def register(sub) -> None:
     p.set_defaults(run=_export)
 
     p = sub.add_parser("verify", help="re-check an int8 .tflite on a board: TFLM arena (with and "
-                                      "without offline plan), LUT latency, flash, parity")
+                                      "without offline plan), LUT latency, flash, parity; "
+                                      "--target: on an emulated Cortex-M too")
     p.add_argument("--model", required=True, help="a full-int8 .tflite file")
-    p.add_argument("--mcu", required=True, help="board name or path of its JSON file")
+    p.add_argument("--mcu", help="board name or path of its JSON file (required without --target)")
     p.add_argument("--lut", default=None, help=f"LUT folder URL (default ${LUT_ENV})")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--dataset", help="data set name: adds TFLM vs LiteRT-reference parity and "
@@ -62,8 +63,38 @@ def register(sub) -> None:
     p.add_argument("--lat-ms", type=_positive_float, help="latency budget to check")
     p.add_argument("--mem-kb", type=_positive_float, help="arena-head budget to check (KB of 1024 B)")
     p.add_argument("--max-lsb", type=_non_negative_int, default=1)
+    target = p.add_argument_group("on target (TFLite-Micro + CMSIS-NN firmware on QEMU)")
+    target.add_argument("--target", choices=_target_choices(),
+                        help="build the model into the runner firmware and run it on this "
+                             "emulated core; --mcu, --lut and --dataset become optional")
+    _tflm_option(target)
+    target.add_argument("--windows", type=_positive_int, default=None,
+                        help="windows run on the target (default 256: the first test windows, "
+                             "or seeded random int8 inputs without --dataset/--data)")
+    target.add_argument("--all", action="store_true", dest="all_windows",
+                        help="every test window of the data set on the target")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_verify)
+
+
+def _target_choices() -> tuple[str, ...]:
+    from search_core.deploy import TARGET_CHOICES
+    return TARGET_CHOICES
+
+
+def _tflm_option(group) -> None:
+    from lut_store.target import TFLM_ENV
+    group.add_argument("--tflm", metavar="DIR", default=None,
+                       help=f"the TFLite-Micro tree (made by create_tflm_tree.py with CMSIS-NN) "
+                            f"for a target run (default ${TFLM_ENV})")
+
+
+def _use_tflm(args) -> None:
+    """--tflm is the environment setting $MICRONAS_TFLM for this process (see DeployConfig: the
+    tree's location is the machine's, not part of the deployment's config)."""
+    from lut_store.target import TFLM_ENV
+    if getattr(args, "tflm", None):
+        os.environ[TFLM_ENV] = str(Path(args.tflm).expanduser().resolve())
 
 
 # Flags with a stricter parser than their field's type (their messages are documented in
@@ -71,7 +102,7 @@ def register(sub) -> None:
 def _field_parsers() -> dict:
     return {"epochs": _non_negative_int, "retrain_epochs": _positive_int, "batch_size": _positive_int,
             "qat_epochs": _non_negative_int, "calibration_windows": _positive_int,
-            "arena_size": _positive_int}
+            "arena_size": _positive_int, "target_windows": _positive_int}
 
 
 def _config_flags(group, cls, denied: dict, names: dict, dest_prefix: str = "") -> None:
@@ -122,6 +153,7 @@ def _deploy_options(p) -> None:
     group.add_argument("--ptq", dest=surface.CLI_DEPLOY_DEST + "quantisation", action="store_const",
                        const="ptq", default=cls.quantisation,   # the older spelling of the flag
                        help="post-training quantisation instead of QAT (= --quantisation ptq)")
+    _tflm_option(group)
 
 
 def _deploy_config(args, seed: int):
@@ -170,6 +202,7 @@ def _search(args) -> int:
         raise InputError(f"no LUT: import board measurements with `micronas lut import` and pass "
                          f"--lut URL (or set ${LUT_ENV})")
     mcu = load_mcu(args.mcu)  # an unknown board fails before any data is read
+    _use_tflm(args)
     deploy_config = None if args.skip_deploy else _deploy_config(args, args.seed)
     if deploy_config is not None:
         from search_core.deploy import require_deploy_stack
@@ -212,6 +245,7 @@ def _export(args) -> int:
     from .cli import emit
 
     lut = args.lut or os.environ.get(LUT_ENV)
+    _use_tflm(args)
     config = _deploy_config(args, _run_seed(args.run_dir))
     dep = deploy_run(args.run_dir, latency=lut, config=config, out=args.out, mcu=args.mcu,
                      progress=_progress(not args.no_progress and not args.json))
@@ -233,20 +267,39 @@ def _verify(args) -> int:
     from .cli import emit
 
     lut = args.lut or os.environ.get(LUT_ENV)
-    if not lut:
+    if args.target is not None:
+        from search_core.deploy import require_target
+        require_target(args.target, args.tflm)   # before the model or the data is read
+    elif args.mcu is None:
+        raise InputError("give --mcu BOARD (or --target qemu-m4|qemu-m33 to run on an emulated core)")
+    if args.mcu is not None and not lut and args.target is None:
         raise InputError(f"no LUT: pass --lut URL (or set ${LUT_ENV}) to price the model")
     try:
         model = Path(args.model).read_bytes()
     except OSError as exc:
         raise InputError(f"{args.model}: cannot read the model ({exc.strerror or exc})") from None
-    latency = LatencyModel.open(lut, load_mcu(args.mcu))
     data = None
     if args.dataset or args.data:
         from search_core.data import load_dataset
         data = load_dataset(args.dataset or args.data, seed=args.seed)
-    report = verify_model(model, latency, data=data, arena_size=args.arena_bytes,
-                          source=args.model, max_lsb=args.max_lsb, lat_ms=args.lat_ms,
-                          mem_bytes=None if args.mem_kb is None else args.mem_kb * 1024)
+    if args.mcu is not None and lut:
+        latency = LatencyModel.open(lut, load_mcu(args.mcu))
+        report = verify_model(model, latency, data=data, arena_size=args.arena_bytes,
+                              source=args.model, max_lsb=args.max_lsb, lat_ms=args.lat_ms,
+                              mem_bytes=None if args.mem_kb is None else args.mem_kb * 1024)
+    else:   # --target alone (with --mcu but no LUT the board checks are skipped: a note says so)
+        report = _target_only_report(model, args.model, args.mcu)
+    if args.target is not None:
+        from search_core.deploy import verify_on_target
+        t = verify_on_target(model, args.target, tflm=args.tflm, data=data,
+                             windows=None if args.all_windows else (args.windows or 256),
+                             max_lsb=args.max_lsb, seed=args.seed, source=args.model)
+        report["target"] = t
+        report["failures"] += t["failures"]
+        report["status"] = "failed" if report["failures"] else "passed"
+    if "memory" not in report:
+        emit(report, args.json, _print_target_only)
+        return 0 if report["status"] == "passed" else 1
 
     def human(r):
         m = r["memory"]
@@ -262,10 +315,33 @@ def _verify(args) -> int:
                   f"int8 accuracy {100 * a['accuracy']:.2f} %, macro-F1 {100 * a['macro_f1']:.2f} %")
         for note in r["notes"]:
             print(f"  note: {note}")
+        for line in describe_target(r["target"]) if r.get("target") else ():
+            print(f"  {line}")
         for failure in r["failures"]:
             print(f"  FAILED: {failure}")
     emit(report, args.json, human)
     return 0 if report["status"] == "passed" else 1
+
+
+def _target_only_report(model: bytes, source: str, mcu: str | None) -> dict:
+    notes = [] if mcu is None else [(f"no LUT: the checks on {mcu} (latency, host TFLM arena, "
+                                     f"budgets) were skipped; pass --lut URL or set ${LUT_ENV}")]
+    return {"model": source, "mcu": mcu, "status": None, "failures": [], "notes": notes}
+
+
+def _print_target_only(r: dict) -> None:
+    print(f"{r['model']} on {r['target']['name']}: {r['status'].upper()}")
+    for line in describe_target(r["target"]):
+        print(f"  {line}")
+    for note in r["notes"]:
+        print(f"  note: {note}")
+    for failure in r["failures"]:
+        print(f"  FAILED: {failure}")
+
+
+def describe_target(t: dict) -> list[str]:
+    from search_core.deploy import describe_target as lines
+    return lines(t)
 
 
 def _deploy_summary(dep) -> dict:
@@ -279,7 +355,15 @@ def _deploy_summary(dep) -> dict:
             "arena_head_bytes": r["memory"]["tflm_arena_head_bytes"],
             "greedy_arena_head_bytes": r["memory"]["greedy_arena_head_bytes"],
             "arena_size_bytes": r["memory"]["arena_size_bytes"],
-            "latency_ms": r["latency"].get("lut_ms")}
+            "latency_ms": r["latency"].get("lut_ms"),
+            **({"target": _target_columns(r)} if r.get("target") else {})}
+
+
+def _target_columns(report: dict) -> dict:
+    """The target step's figures as the results row holds them (one owner: DeploymentReport)."""
+    from search_core import DeploymentReport
+    row = DeploymentReport.from_report(report).to_row()
+    return {k: v for k, v in row.items() if k.startswith("target")}
 
 
 def _print_deployment(r: dict, bundle) -> None:
@@ -302,6 +386,9 @@ def _print_deployment(r: dict, bundle) -> None:
               + (f" (search estimate {est:.2f} ms)" if est is not None else ""))
     else:
         print(f"  latency not checked ({lat['reason']})")
+    if r.get("target") and "parity" in r["target"]:
+        for line in describe_target(r["target"]):
+            print(f"  {line}")
     for failure in r["failures"]:
         print(f"  FAILED: {failure}")
     for d in r["disagreements"]:

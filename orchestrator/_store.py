@@ -81,6 +81,13 @@ COLUMNS: dict[str, pa.DataType] = {
     "greedy_memory_bytes": pa.float64(),   # ... with TFLM's default planner instead
     "flash_bytes": pa.float64(),
     "verified_fits": pa.bool_(),
+    # The optional on-target step (DeployConfig.target; null without one): QEMU firmware.
+    "target": pa.string(),             # qemu-m4 | qemu-m33
+    "target_arena_head_bytes": pa.float64(),      # TFLM arena head on the 32-bit target
+    "target_bit_identical_share": pa.float64(),   # windows bit-identical to the host reference
+    "target_max_lsb": pa.int64(),                 # ... and the largest difference
+    "target_flash_bytes": pa.float64(),           # linked image without the test windows
+    "target_emulator_ticks_per_invoke": pa.float64(),  # QEMU ticks, not board cycles (median)
     "constraint": pa.float64(),        # what Optuna saw: ≤ 0 feasible
     "parameters": pa.int64(),
     "search_s": pa.float64(),

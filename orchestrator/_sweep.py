@@ -79,6 +79,9 @@ class Sweep:
         if spec.lut != self.store.lut_url:
             check_storage(spec.lut, write=False)
         self._check_fingerprint()
+        if spec.deploy and spec.deploy.get("target"):   # toolchain, QEMU, $MICRONAS_TFLM here
+            from search_core.deploy import require_target
+            require_target(spec.deploy["target"])
         latency, plan = {}, Plan()
         for name in spec.mcus:
             mcu = load_mcu(name)

@@ -185,7 +185,24 @@ class DeploymentReport:
             "greedy_memory_bytes": m["greedy_arena_head_bytes"],
             "flash_bytes": dep["flash"]["model_bytes"],
             "verified_fits": dep["status"] == "passed",
+            **_target_row(dep.get("target")),
         }
+
+
+def _target_row(t: dict | None) -> dict:
+    """The target step's columns (null without one; name only when the target could not run)."""
+    if not t:
+        return {}
+    row = {"target": t["name"]}
+    if "parity" in t:
+        row.update({
+            "target_arena_head_bytes": t["arena"]["head_bytes"],
+            "target_bit_identical_share": t["parity"]["bit_identical_share"],
+            "target_max_lsb": t["parity"]["max_lsb"],
+            "target_flash_bytes": t["flash"]["image_without_windows_bytes"],
+            "target_emulator_ticks_per_invoke": t["emulator_ticks"]["per_invoke_emulator_median"],
+        })
+    return row
 
 
 def jsonable(value: Any):

@@ -119,18 +119,7 @@ __attribute__((aligned(16))) const signed char mn_inputs[] = {{
 const unsigned int mn_num_windows = {len(windows)}u;
 const unsigned int mn_input_bytes = {windows.shape[1]}u;
 """
-    calls = "\n".join(f"  if (resolver.{methods[op]}() != kTfLiteOk) return nullptr;  // {op}"
-                      for op in ops)
-    ops_cc = f"""// Generated: exactly the ops the model uses ({target_name}).
-#include "mn_model.h"
-#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
-
-const tflite::MicroOpResolver* mn_op_resolver() {{
-  static tflite::MicroMutableOpResolver<{max(len(ops), 1)}> resolver;
-{calls}
-  return &resolver;
-}}
-"""
+    ops_cc = resolver_source(ops, methods, f"exactly the ops the model uses ({target_name})")
     return {"mn_model.h": header, "mn_model_data.c": model_c, "mn_inputs.c": inputs_c,
             "mn_ops.cc": ops_cc}
 
@@ -273,3 +262,19 @@ def copy_sources(folder: Path, dest: Path) -> None:
     for p in folder.iterdir():
         if p.suffix in (".cc", ".c", ".h"):
             shutil.copy2(p, dest / p.name)
+
+
+def resolver_source(ops, methods: dict, what: str) -> str:
+    """mn_ops.cc: a MicroMutableOpResolver registering `ops` (their Add methods from `methods`)."""
+    calls = "\n".join(f"  if (resolver.{methods[op]}() != kTfLiteOk) return nullptr;  // {op}"
+                      for op in ops)
+    return f"""// Generated: {what}.
+#include "mn_model.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+
+const tflite::MicroOpResolver* mn_op_resolver() {{
+  static tflite::MicroMutableOpResolver<{max(len(ops), 1)}> resolver;
+{calls}
+  return &resolver;
+}}
+"""

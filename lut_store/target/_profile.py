@@ -25,6 +25,7 @@ from ._firmware import (
     firmware_source,
     model_ops,
     resolver_methods,
+    resolver_source,
 )
 from ._library import build_library
 from ._protocol import ProtocolError, parse_line
@@ -110,18 +111,7 @@ const tflite::MicroOpResolver* mn_op_resolver();
                  f"{rows}\n}};")
     parts.append(f'extern "C" const unsigned int mn_profile_count = {len(models)}u;')
     parts.append(f'extern "C" const unsigned int mn_profile_windows = {int(windows)}u;')
-    calls = "\n".join(f"  if (resolver.{methods[op]}() != kTfLiteOk) return nullptr;  // {op}"
-                      for op in ops)
-    ops_cc = f"""// Generated: every op of the profiling set ({target_name}).
-#include "mn_model.h"
-#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
-
-const tflite::MicroOpResolver* mn_op_resolver() {{
-  static tflite::MicroMutableOpResolver<{max(len(ops), 1)}> resolver;
-{calls}
-  return &resolver;
-}}
-"""
+    ops_cc = resolver_source(ops, methods, f"every op of the profiling set ({target_name})")
     # A .cc, not a .c: the table's struct is declared inside extern "C" in a C++ header.
     return {"mn_model.h": header, "mn_models_data.cc": "\n".join(parts) + "\n", "mn_ops.cc": ops_cc}
 

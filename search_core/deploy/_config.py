@@ -12,6 +12,8 @@ from lut_store import InputError
 __all__ = ["DeployConfig", "PTQ", "QAT"]
 
 QAT, PTQ = "qat", "ptq"      # quantisation-aware training; post-training quantisation
+# The emulated targets the stage can run on (lut_store.target.TARGETS' QEMU machines).
+TARGET_CHOICES = ("qemu-m4", "qemu-m33")
 
 
 def _help(default, text: str):
@@ -42,6 +44,14 @@ class DeployConfig:
     arena_size: int | None = _help(None, "check the model in a TFLM arena of exactly this size "
                                          "in bytes (none: the size it measures)")
     seed: int = _help(0, "seed of calibration and fine-tuning")
+    # Where the TFLM tree is (--tflm / $MICRONAS_TFLM) is a fact of the machine, not of the
+    # model: it is not a field, so a sweep's spec and config_json stay the same on every worker.
+    target: str | None = field(default=None, metadata={
+        "help": "also build the int8 model into TFLite-Micro + CMSIS-NN firmware and run it on "
+                "an emulated Cortex-M (QEMU; needs the Arm toolchain and a TFLM tree: --tflm "
+                "DIR or $MICRONAS_TFLM)",
+        "choices": TARGET_CHOICES})
+    target_windows: int = _help(256, "test windows run on the target (the first ones)")
 
     def __post_init__(self):
         if self.quantisation not in (QAT, PTQ):
@@ -49,7 +59,7 @@ class DeployConfig:
         for name in ("qat_epochs", "max_lsb"):
             if getattr(self, name) < 0:
                 raise InputError(f"deploy config: {name} must be >= 0, got {getattr(self, name)}")
-        for name in ("qat_patience", "batch_size", "calibration_windows"):
+        for name in ("qat_patience", "batch_size", "calibration_windows", "target_windows"):
             if getattr(self, name) < 1:
                 raise InputError(f"deploy config: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("qat_lr", "max_accuracy_drop", "latency_tolerance_ms"):
@@ -58,5 +68,8 @@ class DeployConfig:
                 raise InputError(f"deploy config: {name} must be a positive number, got {value}")
         if not 0 <= self.dropout < 1:
             raise InputError(f"deploy config: dropout must be in [0, 1), got {self.dropout}")
+        if self.target is not None and self.target not in TARGET_CHOICES:
+            raise InputError(f"deploy config: target must be 'qemu-m4' or 'qemu-m33' (or none), "
+                             f"got {self.target!r}")
         if self.arena_size is not None and self.arena_size < 1:
             raise InputError(f"deploy config: arena_size must be positive, got {self.arena_size}")

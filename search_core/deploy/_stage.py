@@ -28,6 +28,7 @@ from lut_store.memory import with_offline_plan
 from ._config import QAT
 from ._quantise import quantise
 from ._runtime import _RUNTIMES_NEEDED, io_spec, require_runtimes, windows_for
+from ._target import pick_windows, require_target, target_check
 
 REBUILD_TOLERANCE = 1e-3   # softmax outputs of the Keras rebuild vs PyTorch
 
@@ -63,6 +64,7 @@ def _check_data(arch: Architecture, data, where: str) -> None:
 def require_deploy_stack(config: DeployConfig, *, import_now: bool = True) -> None:
     """InputError now (before any training or writing) if TensorFlow, tfmot or a runtime is
     missing. `import_now=False` only looks the packages up (no multi-second TensorFlow import)."""
+    require_target(config.target)   # the toolchain, QEMU and $MICRONAS_TFLM: one line each
     if import_now:
         _tf()
         if config.quantisation == QAT:
@@ -141,6 +143,7 @@ def deploy(arch: Architecture, network, data, *, latency: LatencyModel | None = 
                 "int8_tflm": tflm_scores, "int8_litert": litert_scores, "drop_points": drop,
                 "limit_points": config.max_accuracy_drop}
 
+    target = _on_target(planned, inputs, data, search, memory, config, source, failures, say)
     latency_report = _latency(planned, latency, search, config, source, disagreements)
     flash = {"model_bytes": len(planned),
              "mcu_flash_bytes": mcu.flash_bytes if mcu else None,
@@ -178,7 +181,7 @@ def deploy(arch: Architecture, network, data, *, latency: LatencyModel | None = 
         "graph": {"matches_architecture": q.graph_mismatch is None, "mismatch": q.graph_mismatch,
                   **model_summary(planned, source)},
         "accuracy": accuracy, "parity": par, "memory": memory, "latency": latency_report,
-        "flash": flash, "budget": budget,
+        "flash": flash, "budget": budget, "target": target,
         "search": {k: search.get(k) for k in ("latency_ms", "peak_memory_bytes", "activation_bytes",
                                               "scratch_bytes", "test_accuracy", "seed", "lut_hash")},
         "config": asdict(config),
@@ -253,6 +256,30 @@ def _compare_with_search(search: dict, memory: dict, float_scores: dict,
             abs(search["test_accuracy"] - float_scores["accuracy"]) > 1e-9:
         disagreements.append(f"float test accuracy {float_scores['accuracy']:.4f} vs the search's "
                              f"{search['test_accuracy']:.4f} (different data?)")
+
+
+def _on_target(planned: bytes, inputs, data, search: dict, memory: dict, config: DeployConfig,
+               source: str, failures: list[str], say) -> dict | None:
+    """The optional target step (config.target): the shipped model (with its offline plan) on
+    the emulated core. Its gate: outputs within max_lsb of the host reference on every window,
+    arena head == the search's peak memory. A model the target cannot hold or run is a recorded
+    failure; a missing toolchain or tree was refused before any training (require_deploy_stack)."""
+    if config.target is None:
+        return None
+    windows, labels = pick_windows(inputs, data.y_test, config.target_windows)
+    peak = search.get("peak_memory_bytes")
+    expected, what = ((int(peak), "the search's peak memory") if peak is not None
+                      else (memory["board_arena_head_bytes"], "the memory model's board head"))
+    say(f"building the firmware and running {len(windows)} test windows on {config.target}")
+    try:
+        section = target_check(planned, windows, config.target, labels=labels,
+                               n_classes=data.n_classes, max_lsb=config.max_lsb,
+                               expected_head=expected, expected_head_what=what, source=source)
+    except InputError as exc:   # e.g. "the model does not fit qemu-m4's RAM"
+        failures.append(f"target {config.target}: {exc}")
+        return {"name": config.target, "status": "failed", "failures": [str(exc)]}
+    failures += section["failures"]
+    return section
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import shutil
 import struct
 import zlib
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,22 +29,7 @@ from lut_store.target import (
 )
 from lut_store.tflite import BUILTIN_OPERATORS, read_model
 
-ROOT = Path(__file__).resolve().parents[2]
-TFLM_TREE = ROOT.parent / "shared" / "tflm" / "tree"
-CORES = ("qemu-m4", "qemu-m33")
-
-
-def _missing_tools() -> str | None:
-    missing = [t for t in ("arm-none-eabi-gcc", "arm-none-eabi-g++", "qemu-system-arm")
-               if shutil.which(t) is None]
-    if missing:
-        return f"{', '.join(missing)} not installed (run `make toolchain`)"
-    if not (TFLM_TREE / "tensorflow/lite/micro/micro_interpreter.h").is_file():
-        return f"no TFLM tree at {TFLM_TREE}"
-    return None
-
-
-needs_target = pytest.mark.skipif(_missing_tools() is not None, reason=_missing_tools() or "")
+from _target import CORES, TFLM_TREE, needs_target  # noqa: E402
 
 
 @pytest.fixture(scope="module")

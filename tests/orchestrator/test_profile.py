@@ -11,7 +11,6 @@ the whole module about 15 s).
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import zlib
 from collections import Counter
@@ -33,8 +32,7 @@ from lut_store.target import ProfileLog, read_profile
 from orchestrator import _profile_commands as prof
 from orchestrator.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
-TFLM_TREE = ROOT.parent / "shared" / "tflm" / "tree"
+from _target import TFLM_TREE, needs_target  # noqa: E402
 
 # Three configurations of the UCI-HAR space: an im2col conv, a 1x1 fast conv, an ADD.
 CONFIGS = [
@@ -247,17 +245,7 @@ def test_the_calibration_set_covers_every_code_path_the_predictor_models():
 
 # --- the round trip on the emulated Cortex-M33 ----------------------------------------------------
 
-def _missing_tools() -> str | None:
-    missing = [t for t in ("arm-none-eabi-gcc", "arm-none-eabi-g++", "qemu-system-arm")
-               if shutil.which(t) is None]
-    if missing:
-        return f"{', '.join(missing)} not installed (run `make toolchain`)"
-    if not (TFLM_TREE / "tensorflow/lite/micro/micro_interpreter.h").is_file():
-        return f"no TFLM tree at {TFLM_TREE}"
-    return None
-
-
-@pytest.mark.skipif(_missing_tools() is not None, reason=_missing_tools() or "")
+@needs_target
 def test_round_trip_on_the_emulated_m33_prices_the_whole_space_from_its_own_lut(tmp_path, capsys):
     pytest.importorskip("tensorflow")
     pytest.importorskip("tf_keras")

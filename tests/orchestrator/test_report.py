@@ -186,23 +186,24 @@ def test_a_crash_while_writing_leaves_the_previous_report(sweep, tmp_path, monke
     out = tmp_path / "out"
     build_report(store.url, str(out), reference=None)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = _report.storage.write_bytes
+    from lut_store import _atomic   # the one owner of atomic writes: where the files are written
+    real = _atomic._write_local
     written = []
 
-    def dies_on_the_page(url, data, **kw):
-        if url.endswith("index.html"):
+    def dies_on_the_page(path, content, *a, **kw):
+        if path.endswith("index.html"):
             raise KeyboardInterrupt   # like a kill: nothing of ours runs after it but finally
-        written.append(url)
-        real(url, data, **kw)
-    monkeypatch.setattr(_report.storage, "write_bytes", dies_on_the_page)
+        written.append(path)
+        real(path, content, *a, **kw)
+    monkeypatch.setattr(_atomic, "_write_local", dies_on_the_page)
     with pytest.raises(KeyboardInterrupt):
         build_report(store.url, str(out), metric="accuracy")
     assert len(written) == 2 and all(os.path.dirname(w) != str(out) for w in written)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]   # no sibling left either
-    monkeypatch.setattr(_report.storage, "write_bytes", real)
+    monkeypatch.setattr(_atomic, "_write_local", real)
 
-    (tmp_path / ".out.report-0123").mkdir()      # what a SIGKILLed writer would leave
+    (tmp_path / ".out.swap-0123").mkdir()        # what a SIGKILLed writer would leave
     build_report(store.url, str(out), metric="accuracy")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert "int8 test accuracy" in (out / "index.html").read_text()

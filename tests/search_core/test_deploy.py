@@ -450,3 +450,58 @@ def test_cli_search_deploys_unless_told_not_to(capsys, tmp_path, lut_folder):
     assert main([*common, "--out", str(tmp_path / "b"), "--skip-deploy"]) == 0
     assert "deploy" not in json.loads(capsys.readouterr().out)
     assert _no_bundle(tmp_path / "b") and (tmp_path / "b" / "result.json").is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# on target (QEMU): `verify --target` on the exported model, the stage's optional target step
+# --------------------------------------------------------------------------------------------
+def _target_missing():
+    from _target import missing_target
+    return missing_target()
+
+
+@pytest.mark.parametrize("target", ["qemu-m4", "qemu-m33"])
+def test_cli_verify_target_on_the_exported_model(capsys, deployed, trained_run, lut_folder, target):
+    if _target_missing():
+        pytest.skip(_target_missing())
+    from orchestrator.cli import main
+    from _target import TFLM_TREE
+
+    code = main(["verify", "--model", str(trained_run / "model.tflite"), "--mcu", L552,
+                 "--lut", lut_folder, "--dataset", "basicmotions", "--target", target,
+                 "--tflm", str(TFLM_TREE), "--all", "--json"])
+    r = json.loads(capsys.readouterr().out)
+    t = r["target"]
+    assert code == (0 if r["status"] == "passed" else 1) and t["status"] == "passed"
+    assert t["windows"] == 40 and t["parity"]["max_lsb"] <= 1 and "accuracy" in t
+    # The arena on the 32-bit target is what the memory model priced (the search's peak memory).
+    assert t["arena"]["head_bytes"] == deployed.report["memory"]["board_arena_head_bytes"]
+    assert t["arena"]["head_bytes"] == deployed.report["search"]["peak_memory_bytes"]
+    assert t["flash"]["model_bytes"] == len(deployed.model)
+
+
+def test_export_with_a_target_records_it_in_model_json_and_the_row(capsys, trained_run, tmp_path,
+                                                                   lut_folder, monkeypatch):
+    if _target_missing():
+        pytest.skip(_target_missing())
+    from orchestrator.cli import main
+    from search_core import DeploymentReport
+    from _target import TFLM_TREE
+
+    monkeypatch.delenv("MICRONAS_TFLM", raising=False)
+    run = _copy_run(trained_run, tmp_path / "run")
+    assert main(["export", "--run", str(run), "--ptq", "--target", "qemu-m33",
+                 "--no-progress"]) == 2          # no tree: one line, before any quantisation
+    assert "no TFLite-Micro tree given" in capsys.readouterr().err and _no_bundle(run)
+    code = main(["export", "--run", str(run), "--lut", lut_folder, "--ptq", "--target", "qemu-m33",
+                 "--tflm", str(TFLM_TREE), "--target-windows", "16", "--no-progress", "--json"])
+    r = json.loads(capsys.readouterr().out)
+    assert code == (0 if r["status"] == "passed" else 1)
+    t = json.loads((run / "model.json").read_text())["target"]
+    assert t["name"] == "qemu-m33" and t["windows"] == 16 and t["status"] == "passed"
+    assert t["arena"]["expected_head"] == "the search's peak memory"
+    row = DeploymentReport.from_report(r).to_row()
+    assert row["target"] == "qemu-m33" and row["target_max_lsb"] <= 1
+    assert row["target_arena_head_bytes"] == r["memory"]["board_arena_head_bytes"]
+    assert row["target_emulator_ticks_per_invoke"] > 0 and row["target_flash_bytes"] > len(
+        (run / "model.tflite").read_bytes())

@@ -179,6 +179,23 @@ uint8_t* arena() { return g_arena; }
 size_t arena_bytes() { return sizeof(g_arena); }
 #endif
 
+// The allocator made the way MicroInterpreter(model, resolver, arena, size) makes it (a fresh
+// arena, the greedy planner in its tail), but keeping the arena allocator for its head/tail.
+uint8_t* arena_base() {
+  return tflite::AlignPointerUp(arena(), tflite::MicroArenaBufferAlignment());
+}
+size_t usable_arena_bytes() { return static_cast<size_t>(arena() + arena_bytes() - arena_base()); }
+
+tflite::MicroAllocator* make_allocator(tflite::SingleArenaBufferAllocator** memory_out) {
+  tflite::SingleArenaBufferAllocator* memory =
+      tflite::SingleArenaBufferAllocator::Create(arena_base(), usable_arena_bytes());
+  uint8_t* planner_buffer = memory->AllocatePersistentBuffer(
+      sizeof(tflite::GreedyMemoryPlanner), alignof(tflite::GreedyMemoryPlanner));
+  tflite::MicroMemoryPlanner* planner = new (planner_buffer) tflite::GreedyMemoryPlanner();
+  *memory_out = memory;
+  return tflite::MicroAllocator::Create(memory, planner);
+}
+
 }  // namespace
 
 // ---- kernel scratch requests, traced through the linker's --wrap (QEMU builds) -------------------
@@ -269,16 +286,8 @@ extern "C" int micronas_run(void) {
     return 1;
   }
 
-  // The allocator is made the way MicroInterpreter(model, resolver, arena, size) makes it
-  // (greedy planner in the arena's tail), but keeping the arena allocator for its head/tail.
-  uint8_t* base = tflite::AlignPointerUp(arena(), tflite::MicroArenaBufferAlignment());
-  const size_t size = arena() + arena_bytes() - base;
-  tflite::SingleArenaBufferAllocator* memory =
-      tflite::SingleArenaBufferAllocator::Create(base, size);
-  uint8_t* planner_buffer = memory->AllocatePersistentBuffer(
-      sizeof(tflite::GreedyMemoryPlanner), alignof(tflite::GreedyMemoryPlanner));
-  tflite::MicroMemoryPlanner* planner = new (planner_buffer) tflite::GreedyMemoryPlanner();
-  tflite::MicroAllocator* allocator = tflite::MicroAllocator::Create(memory, planner);
+  tflite::SingleArenaBufferAllocator* memory = nullptr;
+  tflite::MicroAllocator* allocator = make_allocator(&memory);
 
   static tflite::MicroInterpreter interpreter(model, *resolver, allocator, nullptr, &g_profiler);
   if (interpreter.AllocateTensors() != kTfLiteOk) {
@@ -292,7 +301,7 @@ extern "C" int micronas_run(void) {
   kv("tail", static_cast<int64_t>(memory->GetPersistentUsedBytes()));
   kv("total", static_cast<int64_t>(memory->GetUsedBytes()));
   kv("used", static_cast<int64_t>(interpreter.arena_used_bytes()));
-  kv("available", static_cast<int64_t>(size));
+  kv("available", static_cast<int64_t>(usable_arena_bytes()));
   end();
 
   TfLiteTensor* input = interpreter.input(0);
@@ -377,14 +386,8 @@ void profile_model(uint32_t k, const tflite::MicroOpResolver* resolver) {
     skip(k, m.id, "model", "the model's schema version is not the one TFLM was built with");
     return;
   }
-  uint8_t* base = tflite::AlignPointerUp(arena(), tflite::MicroArenaBufferAlignment());
-  const size_t size = arena() + arena_bytes() - base;
-  tflite::SingleArenaBufferAllocator* memory =
-      tflite::SingleArenaBufferAllocator::Create(base, size);
-  uint8_t* planner_buffer = memory->AllocatePersistentBuffer(
-      sizeof(tflite::GreedyMemoryPlanner), alignof(tflite::GreedyMemoryPlanner));
-  tflite::MicroMemoryPlanner* planner = new (planner_buffer) tflite::GreedyMemoryPlanner();
-  tflite::MicroAllocator* allocator = tflite::MicroAllocator::Create(memory, planner);
+  tflite::SingleArenaBufferAllocator* memory = nullptr;
+  tflite::MicroAllocator* allocator = make_allocator(&memory);
   tflite::MicroInterpreter* interpreter = new (g_interpreter)
       tflite::MicroInterpreter(model, *resolver, allocator, nullptr, &g_profiler);
   struct Done {  // the interpreter is destroyed on every path before the arena is reused
