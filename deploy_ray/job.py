@@ -24,17 +24,11 @@ import argparse
 import json
 import os
 import sys
-from typing import Mapping
+
+from orchestrator import FAILED_STATUSES, exit_code  # noqa: F401 (the job's exit status)
 
 STORAGE_ENV = "MICRONAS_STORAGE"
 LUT_ENV = "MICRONAS_LUT"
-# Trial statuses that mean the sweep did not deliver what it was asked for.
-FAILED_STATUSES = ("failed", "deploy_failed")
-
-
-def exit_code(status_counts: Mapping[str, int]) -> int:
-    """The job's exit status from the sweep's trials per status (see the module docstring)."""
-    return 1 if any(status_counts.get(s, 0) for s in FAILED_STATUSES) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

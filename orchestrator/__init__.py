@@ -8,7 +8,8 @@
 
 from ._pareto import ParetoFront
 from ._spec import Point, SweepSpec, load_spec, parse_spec
-from ._store import ResultsStore
+from ._store import FAILED_STATUSES, ResultsStore, exit_code
 from ._sweep import Sweep
 
-__all__ = ["ParetoFront", "Point", "ResultsStore", "Sweep", "SweepSpec", "load_spec", "parse_spec"]
+__all__ = ["FAILED_STATUSES", "ParetoFront", "Point", "ResultsStore", "Sweep", "SweepSpec",
+           "exit_code", "load_spec", "parse_spec"]

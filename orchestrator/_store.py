@@ -35,6 +35,14 @@ from lut_store import storage
 # every character outside [A-Za-z0-9_.+-] replaced by "_"; still read).
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "infeasible", "deploy_failed", "over_budget")
+# Trial statuses that mean the sweep did not deliver what it was asked for (over_budget is a darts
+# network's normal outcome, infeasible a budget no network meets: both are results).
+FAILED_STATUSES = ("failed", "deploy_failed")
+
+
+def exit_code(status_counts) -> int:
+    """A sweep's exit status from its trials per status: 1 when any trial failed."""
+    return 1 if any(status_counts.get(s, 0) for s in FAILED_STATUSES) else 0
 
 # Every column, in order. Partition columns (dataset, mcu) are in the path and in the files.
 # Units are in the names; budgets and costs use ms and bytes/KB exactly as the CLI does.

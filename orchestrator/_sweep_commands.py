@@ -6,6 +6,8 @@ from pathlib import Path
 
 from lut_store import InputError
 
+from ._store import exit_code
+
 # What `micronas results` shows by default: enough to choose a model; --all for every column.
 SHOWN = ["dataset", "mcu", "lat_budget_ms", "mem_budget_kb", "seed", "optuna_trial", "status",
          "latency_ms", "peak_memory_bytes", "verified_latency_ms", "verified_memory_bytes",
@@ -71,8 +73,7 @@ def _sweep(args) -> int:
             print(f"  {key}: best feasible trial {best or '- (none feasible)'}{tuned}")
         print(f"  table: micronas results --storage {s['storage']} --sweep {s['sweep']}")
     emit(summary, args.json, human)
-    failed = summary["status"].get("failed", 0)
-    return 1 if failed else 0
+    return exit_code(summary["status"])   # 1 when a trial failed or failed its deployment
 
 
 def _results(args) -> None:
