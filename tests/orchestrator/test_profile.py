@@ -294,6 +294,12 @@ def test_round_trip_on_the_emulated_m33_prices_the_whole_space_from_its_own_lut(
     assert {c.config.key(mcu.name) for c in costs if c.source == "measured"} == planned_keys
     cost = CostModel(latency)
     assert 0 < cost.latency_ms(space.smallest()) < cost.latency_ms(space.largest())
+    # And `micronas search` runs on the emulated board from that LUT (a token search: the point
+    # is the pricing, not the accuracy).
+    found = cli("search", "--dataset", "basicmotions", "--mcu", str(board), "--lut", str(lut),
+                "--lat-ms", "1000", "--mem-kb", "64", "--epochs", "1", "--warmup-epochs", "0",
+                "--retrain-epochs", "1", "--skip-deploy", "--out", str(tmp_path / "run"))
+    assert found["mcu"] == mcu.name and found["fits"] and found["latency_ms"] > 0
 
 
 @pytest.mark.skipif(not (TFLM_TREE / "tensorflow/lite/micro/micro_interpreter.h").is_file(),
