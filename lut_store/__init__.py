@@ -7,6 +7,7 @@ Public modules beside these names: `lut_store.storage` (storage URLs), `lut_stor
 and editing .tflite files), `lut_store.tflm` (TFLite-Micro's arena and stderr).
 """
 
+from ._cache import cache_dir
 from ._cost import op_configs, price_model
 from ._lut import LUT_SCHEMA_VERSION, Lut, OpConfig, same_padding
 from ._mcu import Mcu, list_mcus, load_mcu
@@ -17,6 +18,7 @@ from ._records import ImportReport, import_records
 from .errors import InputError
 
 __all__ = [
+    "cache_dir",
     "ImportReport", "InputError", "LUT_SCHEMA_VERSION", "LatencyModel", "Lut", "Mcu", "OpConfig",
     "OpCost", "Predictor", "calibration_set", "code_path", "cross_validate", "import_records", "list_mcus", "load_mcu",
     "onboarding_error", "op_configs", "price_model", "read_predictor", "same_padding",

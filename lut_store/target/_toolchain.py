@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._cache import cache_dir
 from ..errors import InputError
 
 __all__ = ["TFLM_ENV", "Toolchain", "cache_root", "find_qemu", "find_tflm", "find_toolchain",
@@ -98,8 +99,4 @@ def tree_hash(tree: Path) -> str:
 
 def cache_root() -> Path:
     """$MICRONAS_CACHE (or ~/.cache/micronas) / tflm: where compiled TFLM libraries are kept."""
-    root = os.environ.get("MICRONAS_CACHE")
-    if root:
-        return Path(root).expanduser() / "tflm"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "micronas" / "tflm"
+    return cache_dir("tflm")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from lut_store import cache_dir
 from lut_store.storage import write_file
 
 from ._raw import RawWindows
@@ -24,11 +24,7 @@ _FIELDS = ("subjects", "split", "groups")
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("MICRONAS_CACHE")
-    if root:
-        return Path(root).expanduser() / "data"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "micronas" / "data"
+    return cache_dir("data")
 
 
 def file_identity(path: Path) -> list:
