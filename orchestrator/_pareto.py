@@ -132,6 +132,7 @@ def _prepare(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     df = rows.reset_index(drop=True)  # a fresh index: excluded rows are found by it
     method = df["method"].astype("string")
     df["method"] = method.where(method.notna() & (method != ""), DEFAULT_METHOD)
+    df["dataset"] = dataset_labels(df)
     # The search's own estimates, kept apart before `latency_ms` becomes the best figure we have.
     df["estimated_latency_ms"] = df["latency_ms"].astype("float64")
     df["estimated_memory_bytes"] = df["peak_memory_bytes"].astype("float64")
@@ -142,6 +143,20 @@ def _prepare(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
         df, "verified_memory_bytes", "peak_memory_bytes", "verified", "estimated")
     df["flash_bytes"] = df["flash_bytes"].astype("float64")
     return df
+
+
+def dataset_labels(rows: pd.DataFrame) -> pd.Series:
+    """The data set as the report names it: with its protocol unless official (rows written
+    before protocols were recorded are official), and the leaky one flagged as such. Rows of two
+    protocols are two data sets: their figures are never on one front."""
+    from search_core.data import LEAKY
+
+    protocol = (rows["protocol"] if "protocol" in rows else pd.Series(None, index=rows.index,
+                                                                      dtype="string"))
+    protocol = protocol.astype("string").fillna("official")
+    name = rows["dataset"].astype("string")
+    tag = protocol.where(protocol != LEAKY, f"{LEAKY}, LEAKY")
+    return name.where(protocol == "official", name + " [" + tag + "]").astype(object)
 
 
 def _fallback(df, first, second, first_name, second_name):

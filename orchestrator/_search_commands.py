@@ -19,6 +19,7 @@ def register(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="ucihar, hapt, basicmotions, japanesevowels")
     src.add_argument("--data", help="a data file or folder: .npz windows, UCI-HAR folder/zip, SkodaR .mat")
+    _protocol_option(p)
     p.add_argument("--mcu", required=True, help="board name or path of its JSON file")
     p.add_argument("--lat-ms", type=_positive_float, help="latency budget Lat_t in ms")
     p.add_argument("--mem-kb", type=_positive_float, help="peak-RAM budget Mem_t in KB (1024 B)")
@@ -59,6 +60,7 @@ def register(sub) -> None:
                                        "int8 accuracy on its test split")
     src.add_argument("--data", help="... or a data file or folder")
     p.add_argument("--seed", type=int, default=0, help="split seed of the data set")
+    _protocol_option(p)
     p.add_argument("--arena-bytes", type=_positive_int, help="check the model in an arena of this size")
     p.add_argument("--lat-ms", type=_positive_float, help="latency budget to check")
     p.add_argument("--mem-kb", type=_positive_float, help="arena-head budget to check (KB of 1024 B)")
@@ -75,6 +77,19 @@ def register(sub) -> None:
                         help="every test window of the data set on the target")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_verify)
+
+
+def _protocol_option(p) -> None:
+    p.add_argument("--protocol", default="official",
+                   help="how the data are split: official (the source's test split; default), "
+                        "subjects-<fold>of<folds> (subject-wise k-fold, e.g. subjects-0of5) or "
+                        "paper-random (windows at random across the splits: LEAKY, only to "
+                        "compare with published figures)")
+
+
+def _data_options(args) -> dict:
+    from search_core.data import parse_protocol
+    return parse_protocol(args.protocol)
 
 
 def _target_choices() -> tuple[str, ...]:
@@ -210,7 +225,7 @@ def _search(args) -> int:
     latency = LatencyModel.open(lut, mcu)
     if not len(latency.lut) and latency.predictor is None:
         raise InputError(f"{lut}: no LUT rows for {mcu.name} and nothing to predict from")
-    data = load_dataset(args.dataset or args.data, seed=args.seed)
+    data = load_dataset(args.dataset or args.data, seed=args.seed, **_data_options(args))
     config = _search_config(args)   # every SearchConfig flag (see _search_options)
     outcome = run_search(data, latency, lat_ms=args.lat_ms, mem_kb=args.mem_kb, config=config,
                          out_dir=args.out, show_progress=not args.no_progress,
@@ -281,7 +296,7 @@ def _verify(args) -> int:
     data = None
     if args.dataset or args.data:
         from search_core.data import load_dataset
-        data = load_dataset(args.dataset or args.data, seed=args.seed)
+        data = load_dataset(args.dataset or args.data, seed=args.seed, **_data_options(args))
     if args.mcu is not None and lut:
         latency = LatencyModel.open(lut, load_mcu(args.mcu))
         report = verify_model(model, latency, data=data, arena_size=args.arena_bytes,

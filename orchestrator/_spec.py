@@ -42,7 +42,7 @@ TUNABLE = {
 DEFAULT_SPACE = {"latency_over": (0.5, 16.0, True), "memory_over": (0.5, 16.0, True),
                  "tau_end": (0.05, 0.5, True)}
 _TOP = {"name", "storage", "lut", "datasets", "mcus", "budgets", "seeds", "search", "deploy",
-        "resources", "optuna", "method", "max_failures", "description"}
+        "resources", "optuna", "method", "max_failures", "description", "protocol"}
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,19 @@ class Point:
         return asdict(self)
 
 
+# What Optuna maximises, from the float model's validation scores (search_core.metrics). The
+# default was chosen by measurement (bench/objective.py, docs/BENCHMARKS.md): accuracy on a few
+# validation subjects takes few distinct values, so trials tie and TPE guesses.
+OBJECTIVES = ("val_neg_log_loss", "val_accuracy", "val_macro_f1")
+
+
 @dataclass(frozen=True)
 class OptunaSettings:
     trials_per_point: int = 4
     seed: int = 0
     space: dict = field(default_factory=lambda: dict(DEFAULT_SPACE))  # name -> (low, high, log)
     startup_trials: int = 2   # random trials before TPE models anything (small studies)
+    objective: str = "val_neg_log_loss"   # see OBJECTIVES
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,17 @@ class SweepSpec:
     optuna: OptunaSettings | None
     method: str = "micronas"
     max_failures: int = 1
+    protocol: str = "official"   # search_core.data.parse_protocol's names
     source: str = "<spec>"
+
+    @property
+    def objective(self) -> str:
+        return self.optuna.objective if self.optuna else OptunaSettings.objective
+
+    def data_options(self) -> dict:
+        """load_dataset's keywords for this sweep's protocol."""
+        from search_core.data import parse_protocol
+        return parse_protocol(self.protocol)
 
     def points(self) -> list[Point]:
         return [Point(d, m, lat, mem, s) for d in self.datasets for m in self.mcus
@@ -205,12 +222,17 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     if not isinstance(max_failures, int) or isinstance(max_failures, bool) or max_failures < 0:
         fail("max_failures must be a non-negative integer")
     optuna = _optuna(doc.get("optuna"), fail)
+    from search_core.data import parse_protocol, protocol_name
+    try:
+        protocol = protocol_name(**parse_protocol(doc.get("protocol", "official")))
+    except InputError as exc:
+        fail(f"protocol: {exc}")
     if method != "micronas" and optuna is not None:
         fail(f"method {method} has no hardware-loss weights to tune: remove the optuna section")
     spec = SweepSpec(name=name, storage=storage, lut=lut, datasets=datasets, mcus=mcus,
                      budgets=budgets, seeds=tuple(seeds), search=search, deploy=deploy,
                      cpus_per_trial=float(cpus), max_concurrent_trials=concurrent, optuna=optuna,
-                     method=method, max_failures=max_failures, source=source)
+                     method=method, max_failures=max_failures, protocol=protocol, source=source)
     _check_configs(spec, fail)
     return spec
 
@@ -300,7 +322,11 @@ def _optuna(value, fail) -> OptunaSettings | None:
         return None
     if not isinstance(value, dict):
         fail("optuna must be a mapping (trials_per_point, seed, space, startup_trials)")
-    _no_unknown(value, {"trials_per_point", "seed", "space", "startup_trials"}, "optuna.", fail)
+    _no_unknown(value, {"trials_per_point", "seed", "space", "startup_trials", "objective"},
+                "optuna.", fail)
+    objective = value.get("objective", OptunaSettings.objective)
+    if objective not in OBJECTIVES:
+        fail(f"optuna.objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     n = value.get("trials_per_point", 4)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         fail("optuna.trials_per_point must be a positive integer")
@@ -329,7 +355,8 @@ def _optuna(value, fail) -> OptunaSettings | None:
                 fail(f"optuna.space.{name} must be [low, high] or [low, high, log] with "
                      f"0 <= low < high (low > 0 for log), got {rng!r}")
             space[name] = (float(rng[0]), float(rng[1]), log)
-    return OptunaSettings(trials_per_point=n, seed=seed, space=space, startup_trials=startup)
+    return OptunaSettings(trials_per_point=n, seed=seed, space=space, startup_trials=startup,
+                          objective=objective)
 
 
 def _check_configs(spec: SweepSpec, fail) -> None:

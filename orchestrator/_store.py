@@ -33,7 +33,7 @@ from lut_store import storage
 
 # 2: rows carry dataset and mcu, partition values are URI-encoded (1: only in the path, with
 # every character outside [A-Za-z0-9_.+-] replaced by "_"; still read).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("ok", "failed", "infeasible", "deploy_failed", "over_budget")
 # Trial statuses that mean the sweep did not deliver what it was asked for (over_budget is a darts
 # network's normal outcome, infeasible a budget no network meets: both are results).
@@ -78,7 +78,10 @@ COLUMNS: dict[str, pa.DataType] = {
     "latency_ms": pa.float64(),        # exact cost of the derived architecture
     "peak_memory_bytes": pa.float64(),
     "fits": pa.bool_(),
+    "protocol": pa.string(),           # official | subjects-<k>of<n> | paper-random (leaky)
     "val_accuracy": pa.float64(),      # float model
+    "val_macro_f1": pa.float64(),
+    "val_neg_log_loss": pa.float64(),  # mean log-likelihood of the true class (continuous)
     "test_accuracy": pa.float64(),
     "test_macro_f1": pa.float64(),
     "int8_accuracy": pa.float64(),     # int8 model in the TFLite-Micro interpreter

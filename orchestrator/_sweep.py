@@ -95,7 +95,8 @@ class Sweep:
             if not len(model.lut):
                 plan.notes.append(f"{mcu.name} has no measurements in {spec.lut}: every op is "
                                   f"priced by the predictor from {model.predictor.donor(mcu)}")
-        data = {d: load_dataset(d, seed=spec.seeds[0]) for d in spec.datasets}
+        data = {d: load_dataset(d, seed=spec.seeds[0], **spec.data_options())
+                for d in spec.datasets}
         for point in spec.points():
             try:
                 plan_budget(data[point.dataset], latency[point.mcu], point.latency_ms,
@@ -218,7 +219,7 @@ class Sweep:
         best = {}
         for key, frame in rows.groupby("point", sort=True):
             feasible = frame[(frame["status"] == "ok") & (frame["constraint"].fillna(1) <= 0)]
-            pick = feasible.sort_values("val_accuracy", ascending=False).head(1)
+            pick = feasible.sort_values(self.spec.objective, ascending=False).head(1)
             best[key] = None if pick.empty else pick.iloc[0]["trial_key"]
         return {"sweep": self.spec.name, "storage": self.spec.storage, "rows": int(len(rows)),
                 "status": rows["status"].value_counts().to_dict(), "best": best,
@@ -323,7 +324,7 @@ def _trial_lines(say):
             self.say(
                 f"trial {trial.trial_id} {r.get('point', '?')}: {r.get('status', '?')}"
                 f"{' (feasible)' if r.get('feasible') else ' (infeasible for Optuna)'}; "
-                f"val {_pct(r.get('objective'))}, test {_pct(acc)}, "
+                f"val {_pct(r.get('val_accuracy'))}, test {_pct(acc)}, "
                 f"{_num(lat, 'ms')}, {_num(None if mem is None else mem / 1024, 'KB')}, "
                 f"{_num(r.get('wall_s'), 's', 0)}")
 

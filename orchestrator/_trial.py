@@ -5,8 +5,8 @@ laid out like `micronas search --out`), adds its own `store` stage, and hands th
 as a checkpoint after every stage. A trial that fails or whose node dies is restarted by Tune from
 its last checkpoint: it continues at the next stage instead of searching again.
 
-Everything the trial reports carries `objective` (validation accuracy of the float model, 0 until
-known) and, at the end, the `constraint_*` values Optuna reads (≤ 0 feasible).
+Everything the trial reports carries `objective` (the spec's `optuna.objective` of the float
+model: by default its validation log-likelihood; the worst value until known) and, at the end, the `constraint_*` values Optuna reads (≤ 0 feasible).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def run_trial(config: dict, spec: SweepSpec, provenance: dict, predictor: str | 
             # store): report the stored outcome instead of running the trial again.
             done.update(dataset=point.label, mcu=point.mcu)
             tune.report({**trial.metrics(), **trial.final_metrics(done), "stage": "store",
-                         METRIC: float(done.get("val_accuracy") or 0.0)})
+                         METRIC: objective_of(done, spec.objective)})
             return
 
         def checkpoint(stage, metrics: dict) -> None:
@@ -100,6 +100,15 @@ def run_trial(config: dict, spec: SweepSpec, provenance: dict, predictor: str | 
             raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def objective_of(result: dict | None, objective: str) -> float:
+    """What Optuna maximises for a trial: the spec's objective from its result or row (a
+    trial without one yet reports the worst value, so an unfinished trial never ranks first)."""
+    value = (result or {}).get(objective)
+    if value is None or value != value:   # missing or NaN (an older row)
+        return -1e9 if objective == "val_neg_log_loss" else 0.0
+    return float(value)
 
 
 # The stages whose wall time a row keeps, under these names.
@@ -152,7 +161,7 @@ class _Trial:
 
     def _load_data(self):
         from search_core import load_dataset
-        return load_dataset(self.point.dataset, seed=self.point.seed)
+        return load_dataset(self.point.dataset, seed=self.point.seed, **self.spec.data_options())
 
     def _open_latency(self):
         from lut_store import LatencyModel, Lut, Predictor, load_mcu
@@ -164,7 +173,7 @@ class _Trial:
 
     def metrics(self) -> dict:
         result = self.folder.result_document()
-        return {METRIC: float(result.get("val_accuracy", 0.0)) if result else 0.0,
+        return {METRIC: objective_of(result, self.spec.objective),
                 "trial_key": self.key, "point": self.point.key}
 
     # --- the stages ------------------------------------------------------------------------
@@ -200,7 +209,7 @@ class _Trial:
         started, now = datetime.fromisoformat(self.state["started_at"]), datetime.now(UTC)
         return {
             "trial_key": self.key, "sweep": self.spec.name, "method": self.spec.method,
-            "dataset": p.label, "mcu": p.mcu,
+            "dataset": p.label, "mcu": p.mcu, "protocol": self.spec.protocol,
             "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb, "seed": p.seed,
             "point": p.key, "optuna_trial": self.optuna_trial,
             "latency_over": c.loss.latency.over, "latency_under": c.loss.latency.under,
@@ -283,7 +292,8 @@ class _Trial:
                if row["status"] != "failed" else {"constraint_failed": 1.0})
         out.update({k: row.get(k) for k in (
             "status", "reason", "dataset", "mcu", "lat_budget_ms", "mem_budget_kb", "seed",
-            "latency_ms", "peak_memory_bytes", "search_fits", "test_accuracy", "test_macro_f1",
+            "latency_ms", "peak_memory_bytes", "search_fits", "val_accuracy", "test_accuracy",
+            "test_macro_f1",
             "int8_accuracy", "verified_latency_ms", "verified_memory_bytes", "wall_s")})
         out["feasible"] = row["constraint"] <= 0
         return out

@@ -1,4 +1,10 @@
-"""Retraining: the derived architecture trained from fresh weights on the training split."""
+"""Retraining: the derived architecture trained from fresh weights on the training split.
+
+The recipe's levers (each a `SearchConfig` field, each measured in docs/BENCHMARKS.md's ablation):
+on-the-fly augmentation (`_augment.Augmenter`), label smoothing, an exponential moving average of
+the weights (the averaged network is the one kept) and distillation from a teacher's soft labels
+(`search_core.teacher`: computed once per data set and split, cached).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._augment import Augmenter
 from ._batches import batches as _batches
 from ._config import SearchConfig
 from .architecture import Architecture
 from .data import Dataset
-from .metrics import predict
+from .metrics import predict, validation_scores
 from .supernet import Network
 
 
@@ -23,18 +31,45 @@ class TrainOutcome:
     val_accuracy: float
     epochs: int
     seconds: float
+    val_scores: dict | None = None   # accuracy, macro-F1, log-loss of the kept weights
+
+
+def _ema(decay: float):
+    """The averaging step, its decay warmed up as (1 + n) / (10 + n) (TensorFlow's
+    ExponentialMovingAverage with num_updates): a fixed 0.999 over a short run (the quickstart's
+    8 epochs, ~1400 steps) would still hold a quarter of the first, untrained weights."""
+    def step(averaged, current, n):
+        d = min(decay, (1 + float(n)) / (10 + float(n)))
+        return averaged * d + current * (1 - d)
+    return step
 
 
 def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
-            progress: Callable[[dict], None] | None = None) -> TrainOutcome:
+            progress: Callable[[dict], None] | None = None,
+            teacher_logits: np.ndarray | None = None) -> TrainOutcome:
     """Float training of the derived architecture from fresh weights (cosine schedule; BatchNorm
-    folded into the convs at the end; the last or the best-validation epoch's weights)."""
+    folded into the convs at the end; the last, or the best-validation, epoch's weights).
+    `teacher_logits` (one row per training window) are distilled with weight `config.distill`."""
     torch.manual_seed(config.seed + 1)
     gen = torch.Generator().manual_seed(config.seed + 1)
     net = Network(arch, config.retrain_dropout, config.batch_norm)
     opt = torch.optim.Adam(net.parameters(), lr=config.retrain_lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.retrain_epochs)
     xt, yt = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    augment = (Augmenter(data.channels, data.norm_mean, data.norm_std) if config.augment
+               else None)
+    distill = config.distill if teacher_logits is not None else 0.0
+    soft = None
+    if distill:
+        temp = config.distill_temperature
+        soft = torch.softmax(torch.from_numpy(np.asarray(teacher_logits, np.float32)) / temp, 1)
+    ema = None
+    if config.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel
+        # use_buffers: BatchNorm's running statistics are averaged with the weights, so the
+        # averaged network's BN matches its own weights when folded.
+        ema = AveragedModel(net, avg_fn=_ema(config.ema_decay), use_buffers=True)
+    kept = lambda: ema.module if ema is not None else net   # noqa: E731
     best_val = config.retrain_select == "best_val"
     best = (-1.0, None, 0)
     start = time.perf_counter()
@@ -42,22 +77,32 @@ def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
     for epoch in range(1, config.retrain_epochs + 1):
         net.train()
         for idx in _batches(len(xt), config.batch_size, gen):
-            loss = F.cross_entropy(net(xt[idx]), yt[idx])
+            x = xt[idx] if augment is None else augment(xt[idx], gen)
+            logits = net(x)
+            loss = F.cross_entropy(logits, yt[idx], label_smoothing=config.label_smoothing)
+            if distill:
+                log_p = F.log_softmax(logits / temp, 1)
+                kd = F.kl_div(log_p, soft[idx], reduction="batchmean") * temp * temp
+                loss = (1 - distill) * loss + distill * kd
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.weight_clip)
             opt.step()
+            if ema is not None:
+                ema.update_parameters(net)
         sched.step()
-        acc = float((predict(net, data.x_val) == data.y_val).mean())
+        acc = float((predict(kept(), data.x_val) == data.y_val).mean())
         if acc > best[0]:
-            best = (acc, ({k: v.clone() for k, v in net.state_dict().items()} if best_val else None),
-                    epoch)
+            best = (acc, ({k: v.clone() for k, v in kept().state_dict().items()} if best_val
+                          else None), epoch)
         if progress:
             progress({"epoch": epoch, "val_accuracy": acc, "best": best[0]})
         if best_val and epoch - best[2] >= config.retrain_patience:
             break
+    final = kept()
     if best_val:
-        net.load_state_dict(best[1])
+        final.load_state_dict(best[1])
         acc = best[0]
-    net.fold_batch_norm().eval()
-    return TrainOutcome(net, acc, epoch, time.perf_counter() - start)
+    final.fold_batch_norm().eval()
+    return TrainOutcome(final, acc, epoch, time.perf_counter() - start,
+                        validation_scores(final, data))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["predict", "scores"]
+__all__ = ["predict", "scores", "validation_scores"]
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
@@ -29,3 +29,20 @@ def predict(model: torch.nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarr
     model.eval()
     out = [model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy() for i in range(0, len(x), batch)]
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+@torch.no_grad()
+def validation_scores(model: torch.nn.Module, data, batch: int = 512) -> dict:
+    """The candidate objectives of a trained network on the validation split: accuracy,
+    macro-F1 and the negative log-loss (mean log-likelihood of the true class). Accuracy on a
+    few hundred windows of a few subjects takes few distinct values, so trials tie on it; the
+    log-loss is continuous (docs/BENCHMARKS.md compares how well each ranks the trials)."""
+    x, y = data.x_val, data.y_val
+    if len(y) == 0:
+        return {"accuracy": 0.0, "macro_f1": 0.0, "neg_log_loss": 0.0}
+    model.eval()
+    logits = torch.cat([model(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)])
+    log_p = torch.log_softmax(logits.double(), 1)
+    nll = float(-log_p[torch.arange(len(y)), torch.from_numpy(y)].mean())
+    got = scores(y, logits.argmax(1).numpy(), logits.shape[1])
+    return {"accuracy": got["accuracy"], "macro_f1": got["macro_f1"], "neg_log_loss": -nll}

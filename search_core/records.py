@@ -52,6 +52,7 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
     mem = cost.memory(arch)
     return {
         "dataset": data.name, "data_source": data_source or data.name,
+        "protocol": data.protocol,
         "mcu": mcu.name, "clock_hz": mcu.clock_hz,
         "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
                    "memory_bytes_effective": budget.memory_bytes},
@@ -66,6 +67,7 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "expected_memory_bytes": s["expected_memory_bytes"],
         "fits": bool(budget.violation(cost.latency_ms(arch), mem.peak_bytes) == 0),
         "val_accuracy": trained.val_accuracy,
+        **{f"val_{k}": v for k, v in (trained.val_scores or {}).items() if k != "accuracy"},
         "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
         "test_confusion": test["confusion"],
         "parameters": sum(p.numel() for p in trained.network.parameters()),
@@ -103,6 +105,9 @@ class SearchOutcome:
     test_accuracy: float | None = None
     test_macro_f1: float | None = None
     parameters: int | None = None
+    protocol: str = "official"         # how the data were split (search_core.data)
+    val_macro_f1: float | None = None
+    val_neg_log_loss: float | None = None
 
     @classmethod
     def from_result(cls, result: dict) -> SearchOutcome:
@@ -116,7 +121,10 @@ class SearchOutcome:
                    fits=result["fits"], lut_hash=result["lut_hash"], versions=result["versions"],
                    config=result["config"], val_accuracy=result["val_accuracy"],
                    test_accuracy=result["test_accuracy"], test_macro_f1=result["test_macro_f1"],
-                   parameters=result["parameters"])
+                   parameters=result["parameters"],
+                   protocol=result.get("protocol", "official"),
+                   val_macro_f1=result.get("val_macro_f1"),
+                   val_neg_log_loss=result.get("val_neg_log_loss"))
 
     @classmethod
     def unretrained(cls, derivation: Derivation, cost, budget, config: SearchConfig, latency,
@@ -130,7 +138,7 @@ class SearchOutcome:
                    expected_memory_bytes=s["expected_memory_bytes"], latency_ms=lat,
                    peak_memory_bytes=mem, fits=bool(budget.violation(lat, mem) == 0),
                    lut_hash=latency.lut.content_hash(), versions=provenance(data),
-                   config=config.to_json_dict())
+                   config=config.to_json_dict(), protocol=data.protocol)
 
     def to_row(self) -> dict:
         """The results-store columns of the search (None: not retrained)."""
@@ -142,7 +150,8 @@ class SearchOutcome:
             "expected_latency_ms": self.expected_latency_ms,
             "expected_memory_bytes": self.expected_memory_bytes,
             "latency_ms": self.latency_ms, "peak_memory_bytes": self.peak_memory_bytes,
-            "fits": self.fits, "val_accuracy": self.val_accuracy,
+            "fits": self.fits, "protocol": self.protocol, "val_accuracy": self.val_accuracy,
+            "val_macro_f1": self.val_macro_f1, "val_neg_log_loss": self.val_neg_log_loss,
             "test_accuracy": self.test_accuracy, "test_macro_f1": self.test_macro_f1,
             "parameters": self.parameters,
             "lut_hash": self.lut_hash, "versions_json": json.dumps(self.versions),

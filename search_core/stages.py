@@ -37,7 +37,8 @@ class SearchRun:
                  open_latency: Callable | None = None, method: str = "micronas",
                  deploy_config=None, data_source: str | None = None,
                  folder: RunFolder | None = None,
-                 progress: Mapping[str, Callable] | None = None, plan=None):
+                 progress: Mapping[str, Callable] | None = None, plan=None,
+                 teachers: str | None = None):
         self.config, self.lat_ms, self.mem_kb = config, lat_ms, mem_kb
         self.method, self.deploy_config, self.data_source = method, deploy_config, data_source
         self.folder = folder
@@ -45,6 +46,7 @@ class SearchRun:
         self._data, self._latency = data, latency
         self._load_data, self._open_latency = load_data, open_latency
         self._plan = plan          # (Budget, CostModel), if already checked
+        self.teachers = teachers   # where distillation teachers are cached (None: user cache)
         self._derivation = self._result = None
         self.trained = None        # TrainOutcome (in memory only)
         self.deployment = None     # search_core.deploy.Deployment
@@ -183,10 +185,20 @@ class RetrainStage(Stage):
 
         budget, cost = run.plan
         derivation = run.derivation
+        teacher = None
+        if run.config.distill > 0:
+            from .teacher import teacher_for
+            teacher = teacher_for(run.data, run.config, run.teachers)
         run.trained = retrain(derivation.architecture, run.data, run.config,
-                              run.progress.get(self.name))
+                              run.progress.get(self.name),
+                              teacher_logits=None if teacher is None else teacher.logits)
         run.result = describe(run.data, run.latency, cost, budget, run.lat_ms, run.mem_kb,
                               run.config, derivation, run.trained, run.data_source)
+        if teacher is not None:   # its cost is the data set's, not this search's: kept apart
+            run.result["teacher"] = {"test_accuracy": teacher.test_accuracy,
+                                     "val_accuracy": teacher.val_accuracy,
+                                     "seconds": teacher.seconds, "cached": teacher.cached,
+                                     "url": teacher.url}
         return {"val_accuracy": run.result["val_accuracy"],
                 "test_accuracy": run.result["test_accuracy"]}
 

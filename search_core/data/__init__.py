@@ -2,6 +2,7 @@
 
     from search_core.data import load_dataset
     ds = load_dataset("ucihar")            # (N, 128, 9), 6 classes, official test subjects
+    ds = load_dataset("ucihar", **parse_protocol("paper-random"))   # leaky: only to compare
     ds = load_dataset("my_windows.npz")    # user data: X (N, C, T), y, optional subject/split/meta
     ds.x_train, ds.y_train, ds.summary()
 
@@ -13,7 +14,9 @@ from lut_store.errors import InputError
 
 from ._dataset import MIN_WINDOW, Dataset, check_searchable
 from ._load import KNOWN_DATASETS, load_dataset
+from ._split import LEAKY, PROTOCOLS, parse_protocol, protocol_name
 from ._windows import windows_from_recording
 
-__all__ = ["Dataset", "InputError", "KNOWN_DATASETS", "MIN_WINDOW", "check_searchable", "load_dataset",
+__all__ = ["Dataset", "InputError", "KNOWN_DATASETS", "LEAKY", "MIN_WINDOW", "PROTOCOLS",
+           "check_searchable", "load_dataset", "parse_protocol", "protocol_name",
            "windows_from_recording"]

@@ -43,6 +43,13 @@ class Dataset:
     subjects_val: np.ndarray | None = None
     subjects_test: np.ndarray | None = None
     info: Mapping[str, str] = field(default_factory=dict)
+    # How the splits were formed: "official", "subjects-<fold>of<folds>" or "paper-random"
+    # (leaky; search_core.data's _split module owns the protocols).
+    protocol: str = "official"
+
+    @property
+    def leaky(self) -> bool:
+        return self.protocol == "paper-random"
 
     def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, train={len(self.y_train)}, val={len(self.y_val)}, "
@@ -114,6 +121,7 @@ class Dataset:
             "classes": list(self.classes),
             "channels": list(self.channels),
             "sample_rate_hz": self.sample_rate_hz,
+            "protocol": self.protocol,
             "splits": splits,
             # Largest over smallest training class: 1.0 is perfectly balanced.
             "train_imbalance": float(train_counts.max() / max(train_counts.min(), 1)),

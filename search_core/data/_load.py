@@ -20,7 +20,7 @@ from ._uea import KNOWN as _UEA, convert_known, convert_ts, known_files, pair_of
 from ._ucihar_zip import _Source, convert_ucihar_layout
 
 # Bump when a conversion changes its output, so stale cache entries are never read.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ def _options(kind: str, loader: _Loader, options: dict) -> dict:
 
 
 def load_dataset(name_or_path, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
-                 normalize: bool = True, cache_dir=None, cache: bool = True, **options) -> Dataset:
+                 normalize: bool = True, cache_dir=None, cache: bool = True,
+                 protocol: str = "official", fold: int = 0, folds: int = 5, **options) -> Dataset:
     """Load a known data set by name, or user data by path, as a searchable `Dataset`.
 
     Names: ucihar (UCI-HAR's 9 channels rebuilt from the HAPT recordings), hapt (6 raw channels;
@@ -108,6 +109,9 @@ def load_dataset(name_or_path, *, seed: int = 0, val_fraction: float = 0.1, test
     Test split: the source's own (official subjects, TEST files, a split column) or carved with
     `test_fraction`; validation: carved from the training data with `val_fraction` (whole subjects
     where there are several, else whole labelled segments, else stratified windows; seeded).
+    Protocol: "official" (as above), "subjects" (subject-wise `folds`-fold, test = fold `fold`) or
+    "paper-random" (random windows across the splits: leaky, only to compare with published
+    figures); recorded as `Dataset.protocol`.
     Normalisation: per-channel z-score fitted on the training split only (`norm_mean`, `norm_std`).
     Conversions are cached as .npz under `cache_dir` (default $MICRONAS_CACHE/data or
     ~/.cache/micronas/data), keyed by the source files' identity and the options.
@@ -138,4 +142,4 @@ def load_dataset(name_or_path, *, seed: int = 0, val_fraction: float = 0.1, test
         raw = check_raw(raw, where)
     raw.info["cache"] = status
     return build_dataset(name, raw, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction,
-                         normalize=normalize, where=where)
+                         normalize=normalize, where=where, protocol=protocol, fold=fold, folds=folds)

@@ -298,7 +298,7 @@ def deploy_run(run_dir: str | Path, *, latency: LatencyModel | str | None = None
                progress: Callable[[str], None] | None = None) -> Deployment:
     """The stage on a finished search folder; the bundle goes to `out` (default: the folder).
     `latency` is a LatencyModel or a LUT URL (priced for the search's board, or `mcu`)."""
-    from ..data import load_dataset
+    from ..data import load_dataset, parse_protocol
     from ..run import RunFolder
 
     start = time.perf_counter()
@@ -314,7 +314,8 @@ def deploy_run(run_dir: str | Path, *, latency: LatencyModel | str | None = None
             seed = int(result["seed"])
         except (TypeError, ValueError):
             raise InputError(f"{run_dir / RunFolder.RESULT}: seed must be an integer") from None
-        data = load_dataset(result["data_source"], seed=seed)
+        data = load_dataset(result["data_source"], seed=seed,
+                            **parse_protocol(result.get("protocol", "official")))
     dep = deploy(arch, network, data, latency=latency, search=result, config=config,
                  mcu=board_mcu, progress=progress)
     # With TensorFlow's import and the data set's loading (what `micronas export` takes).

@@ -12,6 +12,7 @@ import pytest
 import scipy.io
 
 from search_core.data import (Dataset, InputError, KNOWN_DATASETS, check_searchable, load_dataset,
+                              parse_protocol, protocol_name,
                               windows_from_recording)
 from search_core.data._hapt import read_recordings
 
@@ -53,15 +54,48 @@ def test_ucihar_rebuilt_from_hapt(ucihar):
     assert ds.classes == ("walking", "walking_upstairs", "walking_downstairs", "sitting", "standing",
                           "laying")
     assert ds.sample_rate_hz == 50.0
-    # Official test subjects; validation = whole training subjects; nobody in two splits.
+    # Official test subjects; validation = the authors' "Given" five training subjects (whatever
+    # the seed); nobody in two splits.
     assert _subjects(ds, "test") == UCIHAR_TEST_SUBJECTS
     train, val = _subjects(ds, "train"), _subjects(ds, "val")
-    assert len(val) == 2 and not train & val and not (train | val) & UCIHAR_TEST_SUBJECTS
+    assert val == {6, 11, 19, 25, 30} and not train & val and not (train | val) & UCIHAR_TEST_SUBJECTS
+    assert ds.protocol == "official" and not ds.leaky and "Given" in ds.info["split_val"]
     assert train | val | UCIHAR_TEST_SUBJECTS == set(range(1, 31))
     # Class balance as in UCI-HAR: every activity 12–20 % of the windows.
     share = np.bincount(np.concatenate([ds.y_train, ds.y_val, ds.y_test])) / sum(counts.values())
     assert share.min() > 0.12 and share.max() < 0.20
     check_searchable(ds)
+
+
+def test_protocols(data_cache, ucihar):
+    # paper-random: windows of every subject on every side (that is why it is leaky), labelled so.
+    leaky = load_dataset("ucihar", cache_dir=data_cache, protocol="paper-random")
+    assert leaky.protocol == "paper-random" and leaky.leaky and "LEAKY" in leaky.info["protocol"]
+    assert leaky.subjects_test is None
+    assert sum(_splits(leaky).values()) == sum(_splits(ucihar).values())
+    assert 0.18 < len(leaky.y_test) / sum(_splits(leaky).values()) < 0.22
+    # subjects: 5 folds of whole subjects that cover everyone once; the seed does not move them.
+    tested = []
+    for fold in range(5):
+        ds = load_dataset("ucihar", cache_dir=data_cache, protocol="subjects", fold=fold, folds=5,
+                          seed=fold)
+        assert ds.protocol == f"subjects-{fold}of5" and not ds.leaky
+        test = _subjects(ds, "test")
+        assert not test & (_subjects(ds, "train") | _subjects(ds, "val"))
+        assert len(_subjects(ds, "val")) >= 4   # enough validation subjects to rank trials
+        tested.append(test)
+    assert set().union(*tested) == set(range(1, 31)) and sum(map(len, tested)) == 30
+    again = load_dataset("ucihar", cache_dir=data_cache, **parse_protocol("subjects-2of5"), seed=7)
+    assert _subjects(again, "test") == tested[2]
+    assert protocol_name(**parse_protocol("subjects-2of5")) == "subjects-2of5"
+    assert parse_protocol("subjects") == {"protocol": "subjects", "fold": 0, "folds": 5}
+    for bad, message in [("random", "unknown protocol 'random'"),
+                         ("subjects-5of5", "fold must be in 0..4"),
+                         ("subjects-0of1", "folds must be an integer >= 2")]:
+        with pytest.raises(InputError, match=message):
+            load_dataset("ucihar", cache_dir=data_cache, **parse_protocol(bad))
+    with pytest.raises(InputError, match="needs subject ids"):
+        load_dataset("basicmotions", cache_dir=data_cache, protocol="subjects")
 
 
 def test_ucihar_channels_physics(ucihar):
@@ -101,9 +135,13 @@ def test_ucihar_summary_and_cache(ucihar, data_cache):
     for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "norm_mean", "norm_std",
                  "subjects_train", "subjects_test"):
         np.testing.assert_array_equal(getattr(again, name), getattr(ucihar, name))
-    # The seed only changes the split, not the conversion: still a hit, other validation subjects.
+    # The seed does not change the conversion (still a hit), nor UCI-HAR's given validation
+    # subjects; it does change a carved split (hapt's 12 classes have the same subjects).
     other = load_dataset("ucihar", cache_dir=data_cache, seed=1)
-    assert other.info["cache"] == "hit" and _subjects(other, "val") != _subjects(ucihar, "val")
+    assert other.info["cache"] == "hit" and _subjects(other, "val") == _subjects(ucihar, "val")
+    carved = [load_dataset("ucihar", cache_dir=data_cache, seed=s, protocol="subjects")
+              for s in (0, 1)]
+    assert _subjects(carved[0], "val") != _subjects(carved[1], "val")
     # A conversion parameter is part of the key.
     coarse = load_dataset("ucihar", cache_dir=data_cache, step=128)
     assert coarse.info["cache"].startswith("miss")
