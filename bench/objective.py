@@ -19,20 +19,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CANDIDATES = ("val_accuracy", "val_macro_f1", "val_neg_log_loss")
 
 
 def ranking(rows) -> dict:
-    """Per candidate objective: Spearman's rho with test accuracy, and the tied trials."""
-    from scipy.stats import spearmanr
+    """Per candidate objective (orchestrator.OBJECTIVES): Spearman's rho with test accuracy and
+    the tied trials, as a sweep's summary reports them for its own objective."""
+    from orchestrator import OBJECTIVES, objective_quality
 
-    test = rows["int8_accuracy"].fillna(rows["test_accuracy"])
     out = {"trials": int(len(rows))}
-    for name in CANDIDATES:
-        values = rows[name]
-        rho = spearmanr(values, test).statistic if len(rows) > 2 else float("nan")
-        ties = int(len(values) - values.nunique())
-        out[name] = {"spearman_rho": None if rho != rho else round(float(rho), 3), "ties": ties}
+    for name in OBJECTIVES:
+        q = objective_quality(rows, name)
+        out[name] = {"spearman_rho": q["spearman_pooled"], "ties": q["max_ties"]}
     return out
 
 
@@ -69,7 +66,6 @@ def main() -> None:
                                  "memory_over": [0.5, 16, "log"]}}})
         Sweep(spec).run(verbose=0)
     rows = ResultsStore(args.store).read(sweep=name)
-    rows = rows[rows["status"] == "ok"]
     result = {"point": f"ucihar / {args.board} / {args.lat_ms:g} ms / 64 KB", **ranking(rows)}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -77,7 +73,7 @@ def main() -> None:
     print(f"{result['point']}: {result['trials']} trials")
     print("| objective | Spearman rho with test accuracy | tied trials |")
     print("|---|---|---|")
-    for name in CANDIDATES:
+    for name in (k for k in result if k.startswith("val_")):
         r = result[name]
         print(f"| {name} | {r['spearman_rho']} | {r['ties']} |")
 

@@ -7,9 +7,9 @@
 """
 
 from ._pareto import ParetoFront
-from ._spec import Point, SweepSpec, load_spec, parse_spec
+from ._spec import OBJECTIVES, Point, SweepSpec, load_spec, parse_spec
 from ._store import FAILED_STATUSES, ResultsStore, exit_code
-from ._sweep import Sweep
+from ._sweep import Sweep, objective_quality
 
-__all__ = ["FAILED_STATUSES", "ParetoFront", "Point", "ResultsStore", "Sweep", "SweepSpec",
-           "exit_code", "load_spec", "parse_spec"]
+__all__ = ["FAILED_STATUSES", "OBJECTIVES", "ParetoFront", "Point", "ResultsStore", "Sweep",
+           "SweepSpec", "exit_code", "load_spec", "objective_quality", "parse_spec"]

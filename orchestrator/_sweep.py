@@ -223,7 +223,8 @@ class Sweep:
             best[key] = None if pick.empty else pick.iloc[0]["trial_key"]
         return {"sweep": self.spec.name, "storage": self.spec.storage, "rows": int(len(rows)),
                 "status": rows["status"].value_counts().to_dict(), "best": best,
-                "studies": studies, "wall_s": wall_s}
+                "studies": studies, "objective": objective_quality(rows, self.spec.objective),
+                "wall_s": wall_s}
 
     def studies(self) -> dict:
         """Per point: Optuna trials, how many were infeasible, and the study's best trial."""
@@ -239,6 +240,29 @@ class Sweep:
                         "best_number": None if best.empty else int(best.iloc[0]["number"]),
                         "best_value": None if best.empty else float(best.iloc[0]["value"])}
         return out
+
+
+def objective_quality(rows, objective: str) -> dict:
+    """How well the objective Optuna maximised can rank this sweep's trials: per grid point, how
+    many trials tie on it (a tie leaves TPE to guess); over the points, Spearman's rho between it
+    and the trials' test accuracy (int8 where deployed), within each point then averaged over
+    the points with 3+ trials, and over all trials pooled."""
+    from scipy.stats import spearmanr
+
+    done = rows[rows["status"].isin(("ok", "deploy_failed")) & rows[objective].notna()]
+    test = done["int8_accuracy"].fillna(done["test_accuracy"])
+    ties, within = {}, []
+    for key, frame in done.groupby("point", sort=True):
+        ties[key] = int(len(frame) - frame[objective].nunique())
+        if len(frame) >= 3 and frame[objective].nunique() > 1:
+            rho = spearmanr(frame[objective], test[frame.index]).statistic
+            if rho == rho:
+                within.append(float(rho))
+    pooled = spearmanr(done[objective], test).statistic if len(done) >= 3 else float("nan")
+    return {"name": objective, "ties": ties, "max_ties": max(ties.values(), default=0),
+            "spearman_within_points": round(sum(within) / len(within), 3) if within else None,
+            "spearman_pooled": None if pooled != pooled else round(float(pooled), 3),
+            "trials": int(len(done))}
 
 
 def check_storage(url: str, write: bool = True) -> None:

@@ -71,6 +71,11 @@ def _sweep(args) -> int:
             tuned = (f"; Optuna: {st['complete']} trials, {st['infeasible']} infeasible"
                      if st else "")
             print(f"  {key}: best feasible trial {best or '- (none feasible)'}{tuned}")
+        o = s["objective"]
+        rho = (f"Spearman rho with test accuracy {o['spearman_pooled']} over {o['trials']} "
+               f"trials" if o["spearman_pooled"] is not None else "too few trials for a rank "
+               "correlation")
+        print(f"  objective {o['name']}: at most {o['max_ties']} tied trial(s) per point; {rho}")
         print(f"  table: micronas results --storage {s['storage']} --sweep {s['sweep']}")
     emit(summary, args.json, human)
     return exit_code(summary["status"])   # 1 when a trial failed or failed its deployment

@@ -19,7 +19,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lut_store import InputError
+from lut_store import InputError, storage
 
 # The stages (and so torch) come with this module, which only a trial's worker and a sweep's
 # driver import (orchestrator's __init__ does not).
@@ -157,7 +157,10 @@ class _Trial:
         self.run = SearchRun(config=self.config, lat_ms=point.latency_ms, mem_kb=point.memory_kb,
                              load_data=self._load_data, open_latency=self._open_latency,
                              method=spec.method, deploy_config=self.deploy_config,
-                             data_source=point.dataset, folder=self.folder)
+                             data_source=point.dataset, folder=self.folder,
+                             # One distillation teacher per data set and split for the whole
+                             # store (every sweep, every node), not one per trial.
+                             teachers=storage.join(spec.storage, "teachers"))
 
     def _load_data(self):
         from search_core import load_dataset

@@ -35,6 +35,36 @@ def test_grid_and_list_budgets_and_fingerprint():
     assert parse_spec({**GOOD, "seeds": [0, 1]}).fingerprint() != spec.fingerprint()
 
 
+def test_protocol_and_objective():
+    spec = parse_spec({**GOOD, "optuna": {}})
+    assert spec.protocol == "official" and spec.objective == "val_neg_log_loss"
+    assert spec.data_options() == {"protocol": "official"}
+    spec = parse_spec({**GOOD, "protocol": "subjects", "optuna": {"objective": "val_macro_f1"}})
+    assert spec.protocol == "subjects-0of5" and spec.objective == "val_macro_f1"
+    assert spec.data_options() == {"protocol": "subjects", "fold": 0, "folds": 5}
+    # The protocol decides which trials a sweep holds.
+    assert parse_spec({**GOOD, "protocol": "paper-random"}).fingerprint() != \
+        parse_spec(GOOD).fingerprint()
+
+
+def test_objective_quality_counts_ties_and_ranks():
+    import pandas as pd
+
+    from orchestrator import objective_quality
+
+    rows = pd.DataFrame({
+        "point": ["a"] * 4 + ["b"] * 2, "status": ["ok"] * 5 + ["failed"],
+        "val_accuracy": [0.9, 0.9, 0.9, 0.8, 0.7, None],
+        "val_neg_log_loss": [-0.1, -0.2, -0.3, -0.4, -0.5, None],
+        "int8_accuracy": [0.95, 0.94, None, 0.90, 0.85, None],
+        "test_accuracy": [0.96, 0.95, 0.93, 0.91, 0.86, None]})
+    acc = objective_quality(rows, "val_accuracy")
+    assert acc["ties"] == {"a": 2, "b": 0} and acc["max_ties"] == 2 and acc["trials"] == 5
+    nll = objective_quality(rows, "val_neg_log_loss")
+    assert nll["max_ties"] == 0 and nll["spearman_pooled"] == 1.0   # same order as test
+    assert nll["spearman_within_points"] == 1.0
+
+
 def test_tuned_values_reach_the_search_config():
     spec = parse_spec({**GOOD, "search": {"epochs": 3, "memory_under": 0.0}})
     config = search_config(spec, 7, {"latency_over": 0.5, "tau_end": 0.2})
@@ -59,6 +89,9 @@ def test_tuned_values_reach_the_search_config():
     ({"search": {"epochs": -1}}, "epochs must be positive"),
     ({"deploy": {"quantisation": "fp16"}}, "quantisation"),
     ({"resources": {"cpus_per_trial": 0}}, "cpus_per_trial"),
+    ({"protocol": "random"}, "protocol: unknown protocol 'random'"),
+    ({"optuna": {"objective": "test_accuracy"}}, "optuna.objective must be one of"),
+    ({"search": {"label_smoothing": 1.5}}, "label_smoothing must be in"),
 ])
 def test_bad_specs_are_one_clear_line(change, message):
     with pytest.raises(InputError, match=message):
