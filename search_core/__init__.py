@@ -23,6 +23,9 @@ _EXPORTS = {
     "RunFolder": "run", "Derivation": "records", "SearchOutcome": "records",
     "DeploymentReport": "records",
     "Dataset": "data", "load_dataset": "data",
+    # one supernet for a grid (search_core.shared) and the distillation teacher
+    "SharedSupernet": "shared", "train_shared": "shared", "shared_key": "shared",
+    "Teacher": "teacher", "teacher_for": "teacher",
 }
 
 __all__ = sorted(_EXPORTS)

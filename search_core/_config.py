@@ -99,8 +99,22 @@ class SearchConfig:
                                 "(0 = off, 1 = soft labels only)")
     distill_temperature: float = _help(4.0, "softmax temperature of the distillation")
 
+    # One supernet for a grid (search_core.shared; a sweep's `sharing: supernet`): its weights
+    # trained once, budget-free, then each point's architecture phase on them.
+    shared_epochs: int = _help(30, "epochs of the shared supernet's weight training")
+    shared_paths: int = _help(2, "random paths per step of the shared training, besides the "
+                                 "largest and the smallest network (sandwich rule)")
+    shared_search_epochs: int = _help(8, "epochs of a grid point's architecture phase on the "
+                                         "shared weights (weights fine-tuned alongside)")
+    retrain_from: str = field(default="scratch", metadata={
+        "help": "retrain the derived network from fresh weights, or from the weights it inherits "
+                "from the shared supernet (with inherited_retrain_epochs)",
+        "choices": ("scratch", "inherited")})
+    inherited_retrain_epochs: int = _help(40, "retraining epochs from inherited weights")
+
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "retrain_epochs", "retrain_patience", "arch_every"):
+        for name in ("epochs", "batch_size", "retrain_epochs", "retrain_patience", "arch_every",
+                     "shared_epochs", "shared_search_epochs", "inherited_retrain_epochs"):
             if getattr(self, name) < (0 if name == "epochs" else 1):
                 raise InputError(f"search config: {name} must be positive, got {getattr(self, name)}")
         if not 0 < self.tau_end <= self.tau_start:
@@ -110,6 +124,11 @@ class SearchConfig:
                 raise InputError(f"search config: {name} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.distill <= 1 or self.distill_temperature <= 0:
             raise InputError("search config: need 0 <= distill <= 1 and distill_temperature > 0")
+        if self.shared_paths < 0:
+            raise InputError(f"search config: shared_paths must be >= 0, got {self.shared_paths}")
+        if self.retrain_from not in ("scratch", "inherited"):
+            raise InputError(f"search config: retrain_from must be 'scratch' or 'inherited', "
+                             f"got {self.retrain_from!r}")
         if self.retrain_select not in ("last", "best_val"):
             raise InputError(f"search config: retrain_select must be 'last' or 'best_val', "
                              f"got {self.retrain_select!r}")

@@ -31,13 +31,16 @@ class DnasOutcome:
 
 
 def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
-             progress: Callable[[dict], None] | None = None) -> DnasOutcome:
+             progress: Callable[[dict], None] | None = None, shared=None) -> DnasOutcome:
     """Interleave architecture steps (validation batches, every `arch_every` training batches)
-    and weight steps (training batches)."""
+    and weight steps (training batches). With `shared` (a `search_core.shared.SharedSupernet`)
+    the weights start trained: no warm-up, `shared_search_epochs` epochs."""
     space = SearchSpace(data.window, data.n_channels, data.n_classes)
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    net = Supernet(space, config.dropout)
+    net = Supernet(space, config.dropout) if shared is None else shared.supernet(data)
+    epochs, warmup = ((config.epochs, config.warmup_epochs) if shared is None
+                      else (config.shared_search_epochs, 0))
     params = ArchitectureParameters(space)
     w_opt = torch.optim.Adam(net.parameters(), lr=config.weight_lr)
     arch_params = list(params.parameters())
@@ -46,15 +49,15 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
     xv, yv = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
     steps_per_epoch = math.ceil(len(xt) / config.batch_size)
     arch_steps_per_epoch = math.ceil(steps_per_epoch / config.arch_every)
-    search_steps = max((config.epochs - config.warmup_epochs) * arch_steps_per_epoch, 1)
+    search_steps = max((epochs - warmup) * arch_steps_per_epoch, 1)
     a_sched = torch.optim.lr_scheduler.CosineAnnealingLR(a_opt, search_steps, config.arch_lr_min)
     decay = (config.tau_end / config.tau_start) ** (1 / search_steps)
     tau, history, start = config.tau_start, [], time.perf_counter()
     lat_t, mem_t = budget.latency_ms, budget.memory_bytes
     # A hard sample is one network: a weight step computes only that one (see forward_path).
     weight_forward = net.forward_path if config.hard_sampling else net
-    for epoch in range(config.epochs):
-        searching = epoch >= config.warmup_epochs
+    for epoch in range(epochs):
+        searching = epoch >= warmup
         net.train()
         sums = {"ce": 0.0, "n": 0}
         val_order = _batches(len(xv), config.batch_size, gen)
@@ -105,10 +108,12 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
 
 
 def search_architecture(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
-                        progress: Callable[[dict], None] | None = None) -> Derivation:
-    """The search stage: DNAS, then the argmax architecture repaired into (or grown to fill) the
-    budget. `summary["search_fits"]` says whether DNAS landed inside the budget by itself."""
-    outcome = run_dnas(data, cost, budget, config, progress)
+                        progress: Callable[[dict], None] | None = None,
+                        shared=None) -> Derivation:
+    """The search stage: DNAS (on `shared` weights where given), then the argmax architecture
+    repaired into (or grown to fill) the budget. `summary["search_fits"]` says whether DNAS
+    landed inside the budget by itself."""
+    outcome = run_dnas(data, cost, budget, config, progress, shared)
     chosen = outcome.params.argmax()
     arch, repairs = repair(chosen, cost, budget, outcome.params.log_prob)
     fills: list[str] = []
@@ -122,4 +127,5 @@ def search_architecture(data: Dataset, cost: CostModel, budget: Budget, config: 
         "search_fits": bool(budget.violation(cost.latency_ms(chosen), chosen_mem) == 0),
         "expected_latency_ms": float(cost.expected_latency_ms(expected).detach()),
         "expected_memory_bytes": float(cost.expected_peak_memory_bytes(expected).detach()),
-        "search_s": outcome.seconds, "search_history": outcome.history})
+        "search_s": outcome.seconds, "search_history": outcome.history,
+        "shared": None if shared is None else shared.key})

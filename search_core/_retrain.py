@@ -46,15 +46,22 @@ def _ema(decay: float):
 
 def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
             progress: Callable[[dict], None] | None = None,
-            teacher_logits: np.ndarray | None = None) -> TrainOutcome:
+            teacher_logits: np.ndarray | None = None, supernet=None) -> TrainOutcome:
     """Float training of the derived architecture from fresh weights (cosine schedule; BatchNorm
     folded into the convs at the end; the last, or the best-validation, epoch's weights).
-    `teacher_logits` (one row per training window) are distilled with weight `config.distill`."""
+    `teacher_logits` (one row per training window) are distilled with weight `config.distill`.
+    With `supernet`, the network starts from the weights it has there
+    (`config.inherited_retrain_epochs` epochs instead of `retrain_epochs`)."""
     torch.manual_seed(config.seed + 1)
     gen = torch.Generator().manual_seed(config.seed + 1)
     net = Network(arch, config.retrain_dropout, config.batch_norm)
+    epochs = config.retrain_epochs
+    if supernet is not None:
+        from .supernet import inherit_weights
+        inherit_weights(net, supernet)
+        epochs = config.inherited_retrain_epochs
     opt = torch.optim.Adam(net.parameters(), lr=config.retrain_lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.retrain_epochs)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     xt, yt = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     augment = (Augmenter(data.channels, data.norm_mean, data.norm_std) if config.augment
                else None)
@@ -74,7 +81,7 @@ def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
     best = (-1.0, None, 0)
     start = time.perf_counter()
     epoch, acc = 0, 0.0
-    for epoch in range(1, config.retrain_epochs + 1):
+    for epoch in range(1, epochs + 1):
         net.train()
         for idx in _batches(len(xt), config.batch_size, gen):
             x = xt[idx] if augment is None else augment(xt[idx], gen)

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ClassVar
 
+from lut_store import InputError
+
 from ._config import SearchConfig
 from .run import RunFolder
 
@@ -38,7 +40,7 @@ class SearchRun:
                  deploy_config=None, data_source: str | None = None,
                  folder: RunFolder | None = None,
                  progress: Mapping[str, Callable] | None = None, plan=None,
-                 teachers: str | None = None):
+                 teachers: str | None = None, shared=None):
         self.config, self.lat_ms, self.mem_kb = config, lat_ms, mem_kb
         self.method, self.deploy_config, self.data_source = method, deploy_config, data_source
         self.folder = folder
@@ -47,6 +49,9 @@ class SearchRun:
         self._load_data, self._open_latency = load_data, open_latency
         self._plan = plan          # (Budget, CostModel), if already checked
         self.teachers = teachers   # where distillation teachers are cached (None: user cache)
+        # The grid's shared supernet (search_core.shared.SharedSupernet, or a loader of it):
+        # the search starts from its weights, an "inherited" retraining too.
+        self._shared = shared
         self._derivation = self._result = None
         self.trained = None        # TrainOutcome (in memory only)
         self.deployment = None     # search_core.deploy.Deployment
@@ -73,6 +78,12 @@ class SearchRun:
             from .search import plan_budget
             self._plan = plan_budget(self.data, self.latency, self.lat_ms, self.mem_kb)
         return self._plan
+
+    @property
+    def shared(self):
+        if callable(self._shared):
+            self._shared = self._shared()
+        return self._shared
 
     # --- products ----------------------------------------------------------------------------
     @property
@@ -155,8 +166,11 @@ class SearchStage(Stage):
         from .baselines import search_with
 
         budget, cost = run.plan
+        extra = {"shared": run.shared} if run.shared is not None else {}
+        if extra and run.method != "micronas":
+            raise InputError(f"method {run.method} does not search on a shared supernet")
         run.derivation = search_with(run.method)(run.data, cost, budget, run.config,
-                                                 run.progress.get(self.name))
+                                                 run.progress.get(self.name), **extra)
         return {"search_latency_ms": run.derivation.summary["search_latency_ms"],
                 "latency_ms": cost.latency_ms(run.derivation.architecture)}
 
@@ -189,9 +203,16 @@ class RetrainStage(Stage):
         if run.config.distill > 0:
             from .teacher import teacher_for
             teacher = teacher_for(run.data, run.config, run.teachers)
+        supernet = None
+        if run.config.retrain_from == "inherited":
+            if run.shared is None:
+                raise InputError("retrain_from: inherited needs a shared supernet (a sweep's "
+                                 "sharing: supernet)")
+            supernet = run.shared.supernet(run.data)
         run.trained = retrain(derivation.architecture, run.data, run.config,
                               run.progress.get(self.name),
-                              teacher_logits=None if teacher is None else teacher.logits)
+                              teacher_logits=None if teacher is None else teacher.logits,
+                              supernet=supernet)
         run.result = describe(run.data, run.latency, cost, budget, run.lat_ms, run.mem_kb,
                               run.config, derivation, run.trained, run.data_source)
         if teacher is not None:   # its cost is the data set's, not this search's: kept apart

@@ -312,3 +312,29 @@ class ArchitectureParameters(nn.Module):
                 total += math.log(float(c.bottleneck[SF_BOTTLENECKS.index(cell.bottleneck)]) + 1e-12)
             total += math.log(float(c.width[SF_WIDTHS.index(cell.width)]) + 1e-12)
         return total
+
+
+def inherit_weights(network: Network, supernet: Supernet) -> Network:
+    """Give `network` the weights its ops have inside `supernet`: the chosen kernel's conv, its
+    first filters and first input channels — what `Supernet.forward_path` computes for the
+    network's one-hot relaxation (a BatchNorm of `network` starts as the identity)."""
+    arch = network.arch
+    with torch.no_grad():
+        for op in network.ops:
+            if op.config.op != "CONV_2D":
+                continue
+            cell, _, part = op.name.partition(".")
+            if cell.startswith("tr"):
+                i = int(cell[2:])
+                source = supernet.tr[i][TR_KERNELS.index(arch.tr_cells[i].kernel)]
+            elif cell.startswith("sf"):
+                block = supernet.sf[int(cell[2:])]
+                source = (block["branches"][BRANCH_KERNELS.index(int(part[len("branch"):]))]
+                          if part.startswith("branch") else block[part])
+            else:
+                source = supernet.classifier
+            target = network.conv(op.name).conv
+            c_out, c_in = target.weight.shape[:2]
+            target.weight.copy_(source.conv.weight[:c_out, :c_in])
+            target.bias.copy_(source.conv.bias[:c_out])
+    return network

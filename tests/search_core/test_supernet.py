@@ -7,7 +7,7 @@ from search_core.architecture import BRANCH_KERNELS
 from search_core.hardware import Relaxation
 from search_core.space import SearchSpace
 from lut_store import same_padding
-from search_core.supernet import ArchitectureParameters, Network, Supernet
+from search_core.supernet import ArchitectureParameters, Network, Supernet, inherit_weights
 
 
 @pytest.mark.parametrize("size, kernel, stride, expected", [
@@ -16,29 +16,6 @@ from search_core.supernet import ArchitectureParameters, Network, Supernet
 ])
 def test_same_padding_is_tensorflows(size, kernel, stride, expected):
     assert same_padding(size, kernel, stride) == expected
-
-
-def _inherit(network: Network, supernet: Supernet) -> None:
-    """Copy the supernet's weights into the discrete network by slicing channels."""
-    for op in network.ops:
-        if op.config.op != "CONV_2D":
-            continue
-        name = op.name
-        if name == "classifier":
-            src = supernet.classifier
-        elif name.startswith("tr"):
-            i = int(name[2:])
-            src = supernet.tr[i][[3, 5, 7].index(op.config.kernel[0])]
-        else:
-            cell, part = name.split(".")
-            parts = supernet.sf[int(cell[2:])]
-            src = (parts["branches"][BRANCH_KERNELS.index(int(part[6:]))] if part.startswith("branch")
-                   else parts[part])
-        dst = network.conv(name).conv
-        c_out, c_in = dst.weight.shape[:2]
-        with torch.no_grad():
-            dst.weight.copy_(src.conv.weight[:c_out, :c_in])
-            dst.bias.copy_(src.conv.bias[:c_out])
 
 
 @pytest.mark.parametrize("dims", [(128, 9, 6), (64, 30, 10), (32, 6, 4)])
@@ -52,7 +29,7 @@ def test_one_hot_supernet_is_exactly_the_network(dims):
     rng = random.Random(1)
     for arch in [space.largest(), space.smallest()] + [space.random(rng) for _ in range(6)]:
         net = Network(arch).eval()
-        _inherit(net, supernet)
+        inherit_weights(net, supernet)
         r = Relaxation.one_hot(arch, dtype=torch.float32)
         assert torch.allclose(supernet(x, r), net(x), atol=1e-5, rtol=1e-4)
 
