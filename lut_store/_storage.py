@@ -175,6 +175,45 @@ def write_bytes(url: str, data: bytes, *, retry: bool = True) -> None:
         raise _storage_error(url, exc) from None
 
 
+def create_exclusive(url: str, data: bytes) -> bool:
+    """Create a whole file only if there is none: True if this call created it, False if it was
+    there. Two writers racing on one URL: exactly one gets True (a local folder: O_EXCL and a
+    rename-free write; S3: PutObject with If-None-Match: *). This is how a store arbitrates who
+    does a piece of work that must be done once (a shared supernet's lease)."""
+    fs, path = filesystem(url)
+    try:
+        if is_local(fs):
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return True
+        try:
+            _with_retries(lambda: fs.pipe_file(path, data, mode="create"))
+        except FileExistsError:
+            return False
+        return True
+    except Exception as exc:  # noqa: BLE001
+        raise _storage_error(url, exc) from None
+
+
+def remove(url: str) -> None:
+    """Delete a file if it is there."""
+    fs, path = filesystem(url)
+    try:
+        if _with_retries(lambda: fs.exists(path)):
+            _with_retries(lambda: fs.rm(path))
+    except FileNotFoundError:
+        pass
+    except Exception as exc:  # noqa: BLE001
+        raise _storage_error(url, exc) from None
+
+
 def read_bytes(url: str) -> bytes:
     fs, path = filesystem(url)
     try:
@@ -208,6 +247,17 @@ def list_files(url: str, suffix: str) -> list[str]:
     return [join(url, n) for n in names if n.endswith(suffix) and not n.startswith(".")]
 
 
+def _forget_listings(fs, path: str) -> None:
+    """Drop every cached listing at or below `path`. s3fs's `invalidate_cache(path)` drops the
+    path and its parents only: a sub-folder listed earlier (opening a file lists its folder)
+    would still answer from the old listing, and a file written since by another process
+    would be "not found" although `find` had just returned it."""
+    fs.invalidate_cache(path)
+    prefix = path.rstrip("/") + "/"
+    for key in [k for k in list(getattr(fs, "dircache", {})) if k.startswith(prefix)]:
+        fs.dircache.pop(key, None)
+
+
 def find_files(url: str, suffix: str) -> list[str]:
     """URLs of every file below a folder (recursively) whose name ends with `suffix`."""
     fs, path = filesystem(url)
@@ -216,7 +266,7 @@ def find_files(url: str, suffix: str) -> list[str]:
         if not fs.exists(path):
             return []
         if not is_local(fs):
-            fs.invalidate_cache(path)
+            _forget_listings(fs, path)
         return fs.find(path)
     try:
         found = _with_retries(listing)

@@ -42,7 +42,7 @@ TUNABLE = {
 DEFAULT_SPACE = {"latency_over": (0.5, 16.0, True), "memory_over": (0.5, 16.0, True),
                  "tau_end": (0.05, 0.5, True)}
 _TOP = {"name", "storage", "lut", "datasets", "mcus", "budgets", "seeds", "search", "deploy",
-        "resources", "optuna", "method", "max_failures", "description", "protocol"}
+        "resources", "optuna", "method", "max_failures", "description", "protocol", "sharing"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ class Point:
     def to_dict(self) -> dict:
         return asdict(self)
 
+
+# none: every trial trains its own supernet (MicroNAS); supernet: one per data set and seed
+# (orchestrator/_shared.py), its weights shared by every grid point, inherited by retraining.
+SHARING = ("none", "supernet")
 
 # What Optuna maximises, from the float model's validation scores (search_core.metrics). The
 # default was chosen by measurement (bench/objective.py, docs/BENCHMARKS.md): accuracy on a few
@@ -102,6 +106,7 @@ class SweepSpec:
     method: str = "micronas"
     max_failures: int = 1
     protocol: str = "official"   # search_core.data.parse_protocol's names
+    sharing: str = "none"        # "supernet": one shared supernet per data set and seed
     source: str = "<spec>"
 
     @property
@@ -227,12 +232,18 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
         protocol = protocol_name(**parse_protocol(doc.get("protocol", "official")))
     except InputError as exc:
         fail(f"protocol: {exc}")
+    sharing = doc.get("sharing", "none")
+    if sharing not in SHARING:
+        fail(f"sharing must be one of {', '.join(SHARING)}, got {sharing!r}")
+    if sharing == "supernet" and method != "micronas":
+        fail(f"method {method} does not search on a shared supernet: use sharing: none")
     if method != "micronas" and optuna is not None:
         fail(f"method {method} has no hardware-loss weights to tune: remove the optuna section")
     spec = SweepSpec(name=name, storage=storage, lut=lut, datasets=datasets, mcus=mcus,
                      budgets=budgets, seeds=tuple(seeds), search=search, deploy=deploy,
                      cpus_per_trial=float(cpus), max_concurrent_trials=concurrent, optuna=optuna,
-                     method=method, max_failures=max_failures, protocol=protocol, source=source)
+                     method=method, max_failures=max_failures, protocol=protocol,
+                     sharing=sharing, source=source)
     _check_configs(spec, fail)
     return spec
 
@@ -375,7 +386,10 @@ def search_config(spec: SweepSpec, seed: int, params: dict):
     """The SearchConfig of one trial: the spec's `search` section, then the tuned values."""
     from search_core import BudgetPenalty, HardwareLoss, SearchConfig
 
-    values = {**spec.search, **params}
+    # Under sharing, a network inherits its weights from the shared supernet unless the spec
+    # says otherwise (retrain_from: scratch keeps MicroNAS's retraining from fresh weights).
+    values = {**({"retrain_from": "inherited"} if spec.sharing == "supernet" else {}),
+              **spec.search, **params}
     weights = {"latency": {}, "memory": {}}
     for name, (which, side) in surface.LOSS_KEYS.items():
         if name in values:

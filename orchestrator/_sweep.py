@@ -141,9 +141,31 @@ class Sweep:
                 self._write_infeasible(point, reason)
             say(f"skipped {point.key}: {reason}")
         start = time.perf_counter()
+        self.shared = {}
         if plan.runnable:
             self._tune(plan, verbose, say)
         return self.summary(wall_s=time.perf_counter() - start)
+
+    def _shared_stage(self, plan: Plan, say) -> None:
+        """`sharing: supernet`: the shared supernet of every (data set, seed) of the runnable
+        points, as Ray tasks (retried like a trial), before the trials that start from it."""
+        import ray
+
+        from ._shared import shared_task
+
+        spec = self.spec
+        wanted = sorted({(p.dataset, p.seed) for p in plan.runnable})
+        task = ray.remote(shared_task).options(num_cpus=spec.cpus_per_trial,
+                                               max_retries=spec.max_failures,
+                                               retry_exceptions=False)
+        say(f"shared supernet: {len(wanted)} to train or reuse ({', '.join(f'{d} seed {s}' for d, s in wanted)})")
+        refs = [task.remote(spec, dataset, seed) for dataset, seed in wanted]
+        for (dataset, seed), info in zip(wanted, ray.get(refs)):
+            self.shared[f"{dataset}/seed{seed}"] = info
+            how = (f"trained in {info['seconds']:.0f} s" if info["trained_here"] else "reused")
+            if info["resumed_from_epoch"] is not None:
+                how += f" (resumed after epoch {info['resumed_from_epoch']})"
+            say(f"shared supernet {info['key']} for {dataset} seed {seed}: {how}")
 
     def _infeasible_key(self, point: Point) -> str:
         return f"{self.spec.name}/infeasible-{point.key}"
@@ -170,6 +192,8 @@ class Sweep:
         keep_credentials_out_of_ray()
         started_here = start_ray()
         try:
+            if spec.sharing == "supernet":
+                self._shared_stage(plan, say)
             trainable = tune.with_resources(
                 tune.with_parameters(run_trial, spec=spec,
                                      provenance={"git_revision": git_revision()},
@@ -224,7 +248,7 @@ class Sweep:
         return {"sweep": self.spec.name, "storage": self.spec.storage, "rows": int(len(rows)),
                 "status": rows["status"].value_counts().to_dict(), "best": best,
                 "studies": studies, "objective": objective_quality(rows, self.spec.objective),
-                "wall_s": wall_s}
+                "shared": getattr(self, "shared", {}), "wall_s": wall_s}
 
     def studies(self) -> dict:
         """Per point: Optuna trials, how many were infeasible, and the study's best trial."""

@@ -160,11 +160,21 @@ class _Trial:
                              data_source=point.dataset, folder=self.folder,
                              # One distillation teacher per data set and split for the whole
                              # store (every sweep, every node), not one per trial.
-                             teachers=storage.join(spec.storage, "teachers"))
+                             teachers=storage.join(spec.storage, "teachers"),
+                             shared=self._shared if spec.sharing == "supernet" else None)
 
     def _load_data(self):
         from search_core import load_dataset
         return load_dataset(self.point.dataset, seed=self.point.seed, **self.spec.data_options())
+
+    def _shared(self):
+        """The point's shared supernet: made by the sweep's shared stage before the trials (or,
+        should this trial be first, trained here under the same lease)."""
+        from ._shared import ensure_shared, load_shared, shared_token
+        info = ensure_shared(self.spec.storage, self.run.data, self.config,
+                             shared_token(self.spec, self.point.dataset, self.point.seed))
+        self.shared_key = info["key"]
+        return load_shared(info["url"])
 
     def _open_latency(self):
         from lut_store import LatencyModel, Lut, Predictor, load_mcu

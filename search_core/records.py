@@ -59,7 +59,7 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "architecture": json.loads(arch.to_json()),
         "derived": s["derived"], "repairs": s["repairs"], "fills": s["fills"],
         "search_latency_ms": s["search_latency_ms"], "search_memory_bytes": s["search_memory_bytes"],
-        "search_fits": s["search_fits"],
+        "search_fits": s["search_fits"], "shared": s.get("shared"),
         "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
         "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
         "scratch_bytes": mem.scratch_bytes,
@@ -106,6 +106,7 @@ class SearchOutcome:
     test_macro_f1: float | None = None
     parameters: int | None = None
     protocol: str = "official"         # how the data were split (search_core.data)
+    shared: str | None = None          # the shared supernet's key the search started from
     val_macro_f1: float | None = None
     val_neg_log_loss: float | None = None
 
@@ -122,7 +123,7 @@ class SearchOutcome:
                    config=result["config"], val_accuracy=result["val_accuracy"],
                    test_accuracy=result["test_accuracy"], test_macro_f1=result["test_macro_f1"],
                    parameters=result["parameters"],
-                   protocol=result.get("protocol", "official"),
+                   protocol=result.get("protocol", "official"), shared=result.get("shared"),
                    val_macro_f1=result.get("val_macro_f1"),
                    val_neg_log_loss=result.get("val_neg_log_loss"))
 
@@ -138,7 +139,7 @@ class SearchOutcome:
                    expected_memory_bytes=s["expected_memory_bytes"], latency_ms=lat,
                    peak_memory_bytes=mem, fits=bool(budget.violation(lat, mem) == 0),
                    lut_hash=latency.lut.content_hash(), versions=provenance(data),
-                   config=config.to_json_dict(), protocol=data.protocol)
+                   config=config.to_json_dict(), protocol=data.protocol, shared=s.get("shared"))
 
     def to_row(self) -> dict:
         """The results-store columns of the search (None: not retrained)."""
@@ -150,7 +151,8 @@ class SearchOutcome:
             "expected_latency_ms": self.expected_latency_ms,
             "expected_memory_bytes": self.expected_memory_bytes,
             "latency_ms": self.latency_ms, "peak_memory_bytes": self.peak_memory_bytes,
-            "fits": self.fits, "protocol": self.protocol, "val_accuracy": self.val_accuracy,
+            "fits": self.fits, "protocol": self.protocol, "shared_key": self.shared,
+            "val_accuracy": self.val_accuracy,
             "val_macro_f1": self.val_macro_f1, "val_neg_log_loss": self.val_neg_log_loss,
             "test_accuracy": self.test_accuracy, "test_macro_f1": self.test_macro_f1,
             "parameters": self.parameters,

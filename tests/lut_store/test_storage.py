@@ -241,3 +241,36 @@ def test_a_failure_that_outlasts_the_policy_is_one_clear_line(monkeypatch):
     with pytest.raises(InputError, match=r"^s3://b/k: storage not reachable .*reset\)$"):
         _storage.read_bytes("s3://b/k")
     assert fs.calls == _storage.RETRY.attempts
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_create_exclusive_has_one_winner(where, tmp_path, request):
+    from lut_store import storage
+    base = str(tmp_path) if where == "local" else f"s3://{request.getfixturevalue('s3_bucket')}"
+    url = f"{base}/locks/lease.json"
+    assert storage.create_exclusive(url, b"first") is True
+    assert storage.create_exclusive(url, b"second") is False
+    assert storage.read_bytes(url) == b"first"
+    storage.remove(url)
+    storage.remove(url)   # already gone: nothing to do
+    assert not storage.exists(url) and storage.create_exclusive(url, b"third")
+
+
+def test_a_file_another_process_wrote_is_found_and_read(s3_bucket):
+    """A sub-folder this process listed before (opening a file lists it) must not hide a file
+    that another writer added since: s3fs's own invalidation forgets only the parents."""
+    import s3fs
+
+    from lut_store import storage
+    root = f"s3://{s3_bucket}/results"
+    storage.write_bytes(f"{root}/part=a/one.bin", b"1")
+    assert storage.find_files(root, ".bin") == [f"{root}/part=a/one.bin"]
+    assert storage.read_bytes(f"{root}/part=a/one.bin") == b"1"
+    fs, _ = storage.filesystem(root)
+    fs.ls(f"{s3_bucket}/results/part=a")                  # this process's cached listing
+    other = s3fs.S3FileSystem(skip_instance_cache=True, client_kwargs=fs.client_kwargs,
+                              key=fs.key, secret=fs.secret, endpoint_url=fs.endpoint_url)
+    other.pipe_file(f"{s3_bucket}/results/part=a/two.bin", b"2")   # "another process"
+    found = storage.find_files(root, ".bin")
+    assert found == [f"{root}/part=a/one.bin", f"{root}/part=a/two.bin"]
+    assert fs.info(f"{s3_bucket}/results/part=a/two.bin")["size"] == 1
