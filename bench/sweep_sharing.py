@@ -46,10 +46,11 @@ def compare(rows, shared_s: dict) -> dict:
     out = {"modes": {}}
     rows = rows[rows["sweep"].isin([f"sharing-{m}" for m in MODES])].copy()
     rows["mode"] = rows["sweep"].str.removeprefix("sharing-")
-    # One ParetoFront over both modes, the mode as the "method": the same reference point per
-    # board for both, so the hypervolumes compare.
-    front = ParetoFront(rows.assign(method=rows["mode"]), metric="accuracy")
+    # One ParetoFront over both modes (a shared-supernet trial is its own "micronas+shared"
+    # front): the same reference point per board for both, so the hypervolumes compare.
+    front = ParetoFront(rows, metric="accuracy")
     hv = front.hypervolume.set_index(["mcu", "method"])["hypervolume"]
+    method = {"none": "micronas", "supernet": "micronas+shared"}
     for mode in MODES:
         r = rows[rows["mode"] == mode]
         if r.empty:
@@ -69,7 +70,7 @@ def compare(rows, shared_s: dict) -> dict:
         out["modes"][mode] = {
             "trials": int(len(r)), "ok": int(len(ok)), "cpu_s": cpu, "violations": violations,
             "points": points,
-            "hypervolume": {mcu: float(hv.get((mcu, mode), float("nan")))
+            "hypervolume": {mcu: float(hv.get((mcu, method[mode]), float("nan")))
                             for mcu in sorted(r["mcu"].unique())}}
     if set(out["modes"]) == set(MODES):
         a, b = out["modes"]["none"], out["modes"]["supernet"]

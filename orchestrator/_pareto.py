@@ -31,6 +31,7 @@ from lut_store import InputError
 METRICS = {"macro_f1": ("int8_macro_f1", "test_macro_f1", "macro-F1"),
            "accuracy": ("int8_accuracy", "test_accuracy", "accuracy")}
 REFERENCE_MARGIN = 1.1
+SHARED_SUFFIX = "+shared"   # the method of a trial that searched on a shared supernet
 DEFAULT_METHOD = "micronas"  # rows written before sweeps recorded a method came from MicroNAS
 GROUP = ["dataset", "mcu"]
 FRONT = ["dataset", "mcu", "method"]
@@ -132,6 +133,10 @@ def _prepare(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     df = rows.reset_index(drop=True)  # a fresh index: excluded rows are found by it
     method = df["method"].astype("string")
     df["method"] = method.where(method.notna() & (method != ""), DEFAULT_METHOD)
+    if "shared_key" in df:   # sharing: supernet — its own front beside per-trial supernets
+        shared = df["shared_key"].notna() & (df["shared_key"].astype("string") != "")
+        df.loc[shared, "method"] = df.loc[shared, "method"] + SHARED_SUFFIX
+    df["method"] = df["method"].astype(object)
     df["dataset"] = dataset_labels(df)
     # The search's own estimates, kept apart before `latency_ms` becomes the best figure we have.
     df["estimated_latency_ms"] = df["latency_ms"].astype("float64")
