@@ -70,6 +70,9 @@ class Point:
         return asdict(self)
 
 
+# Spec keys added after fingerprints existed, with their defaults (see SweepSpec.fingerprint).
+_LATER_KEYS = {"protocol": "official", "gpus_per_trial": 0.0, "sharing": "none"}
+
 # none: every trial trains its own supernet (MicroNAS); supernet: one per data set and seed
 # (orchestrator/_shared.py), its weights shared by every grid point, inherited by retraining.
 SHARING = ("none", "supernet")
@@ -106,6 +109,7 @@ class SweepSpec:
     method: str = "micronas"
     max_failures: int = 1
     protocol: str = "official"   # search_core.data.parse_protocol's names
+    gpus_per_trial: float = 0.0  # Ray's GPU share per trial (its search's device: auto)
     sharing: str = "none"        # "supernet": one shared supernet per data set and seed
     source: str = "<spec>"
 
@@ -132,8 +136,16 @@ class SweepSpec:
         return d
 
     def fingerprint(self) -> str:
-        """What decides which trials a sweep holds: a resumed sweep must have the same one."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=list)
+        """What decides which trials a sweep holds: a resumed sweep must have the same one.
+        Keys added since sweeps were first fingerprinted count only when set to something else
+        than their default, so a sweep started before them still resumes."""
+        doc = self.to_dict()
+        for key, default in _LATER_KEYS.items():
+            if doc.get(key) == default:
+                doc.pop(key)
+        if doc.get("optuna") and doc["optuna"].get("objective") == OptunaSettings.objective:
+            doc["optuna"].pop("objective")
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=list)
                               .encode()).hexdigest()[:16]
 
 
@@ -212,7 +224,11 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     if deploy:
         surface.check_spec_values(deploy, deploy_cls, surface.SPEC_DEPLOY_DENIED, "deploy", fail)
     resources = _section(doc.get("resources"), "resources",
-                         {"cpus_per_trial", "max_concurrent_trials"}, fail)
+                         {"cpus_per_trial", "max_concurrent_trials", "gpus_per_trial"}, fail)
+    gpus = resources.get("gpus_per_trial", 0)
+    if not isinstance(gpus, (int, float)) or isinstance(gpus, bool) or not 0 <= gpus <= 64:
+        fail(f"resources.gpus_per_trial must be a number >= 0 (0.25: four trials share a GPU), "
+             f"got {gpus!r}")
     cpus = resources.get("cpus_per_trial", 1)
     if not isinstance(cpus, (int, float)) or isinstance(cpus, bool) or not 0 < cpus <= 256:
         fail(f"resources.cpus_per_trial must be a positive number, got {cpus!r}")
@@ -242,6 +258,7 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     spec = SweepSpec(name=name, storage=storage, lut=lut, datasets=datasets, mcus=mcus,
                      budgets=budgets, seeds=tuple(seeds), search=search, deploy=deploy,
                      cpus_per_trial=float(cpus), max_concurrent_trials=concurrent, optuna=optuna,
+                     gpus_per_trial=float(gpus),
                      method=method, max_failures=max_failures, protocol=protocol,
                      sharing=sharing, source=source)
     _check_configs(spec, fail)

@@ -80,6 +80,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "fits": pa.bool_(),
     "protocol": pa.string(),           # official | subjects-<k>of<n> | paper-random (leaky)
     "shared_key": pa.string(),         # the shared supernet a `sharing: supernet` trial used
+    "device": pa.string(),             # where it retrained: cpu | cuda[:N]
     "val_accuracy": pa.float64(),      # float model
     "val_macro_f1": pa.float64(),
     "val_neg_log_loss": pa.float64(),  # mean log-likelihood of the true class (continuous)

@@ -156,6 +156,7 @@ class Sweep:
         spec = self.spec
         wanted = sorted({(p.dataset, p.seed) for p in plan.runnable})
         task = ray.remote(shared_task).options(num_cpus=spec.cpus_per_trial,
+                                               num_gpus=spec.gpus_per_trial,
                                                max_retries=spec.max_failures,
                                                retry_exceptions=False)
         say(f"shared supernet: {len(wanted)} to train or reuse ({', '.join(f'{d} seed {s}' for d, s in wanted)})")
@@ -198,7 +199,7 @@ class Sweep:
                 tune.with_parameters(run_trial, spec=spec,
                                      provenance={"git_revision": git_revision()},
                                      predictor=plan.predictor),
-                {"cpu": spec.cpus_per_trial})
+                {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
             path = storage.join(self.tune_url, spec.name)
             callbacks = [_trial_lines(say)]
             if _can_restore(path):

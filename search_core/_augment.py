@@ -62,20 +62,23 @@ class Augmenter:
         self.warp, self.shift = warp, shift
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """`gen` is a CPU generator: the draws are the same on every device (moved to x's)."""
         b, t, s = x.shape
+        dev = x.device
         if self.rotate_deg > 0 and self.triplets:
-            raw = x * self.std + self.mean
-            r = _rotations(b, self.rotate_deg, gen).transpose(1, 2)
+            mean, std = self.mean.to(dev), self.std.to(dev)
+            raw = x * std + mean
+            r = _rotations(b, self.rotate_deg, gen).transpose(1, 2).to(dev)
             for idx in self.triplets:
                 cols = list(idx)
                 raw[:, :, cols] = raw[:, :, cols] @ r
-            x = (raw - self.mean) / self.std
+            x = (raw - mean) / std
         if self.warp > 0 or self.shift > 0:
             x = self._resample(x, gen)
         if self.scale > 0:
-            x = x * (1 + self.scale * torch.randn(b, 1, s, generator=gen))
+            x = x * (1 + self.scale * torch.randn(b, 1, s, generator=gen).to(dev))
         if self.jitter > 0:
-            x = x + self.jitter * torch.randn(x.shape, generator=gen)
+            x = x + self.jitter * torch.randn(x.shape, generator=gen).to(dev)
         return x
 
     def _resample(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -86,6 +89,7 @@ class Augmenter:
         offset = self.shift * t * (torch.rand(b, 1, generator=gen) * 2 - 1)
         centre = (t - 1) / 2
         pos = ((torch.arange(t, dtype=x.dtype) - centre) * pace + centre + offset).clamp(0, t - 1)
+        pos = pos.to(x.device)
         lo = pos.floor().long().clamp(max=t - 2)
         frac = (pos - lo)[..., None]
         gather = lambda i: torch.gather(x, 1, i[..., None].expand(-1, -1, x.shape[2]))  # noqa: E731

@@ -87,6 +87,9 @@ class SearchConfig:
         "help": "which retrained weights to keep: the end of the schedule or the best "
                 "validation epoch", "choices": ("last", "best_val")})
 
+    # Where to train (search, retraining, the shared supernet; QAT runs where TensorFlow does).
+    device: str = _help("auto", "auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda "
+                                "or cuda:N")
     # Recipe levers, measured on UCI-HAR (bench/recipe.py; docs/BENCHMARKS.md, ablation): the
     # same searched 25 ms L552 network went from 92.55 % int8 (none of them) to 97.36 % (all
     # three), and a 50 ms one to 98.19 %; the 5 validation subjects gained with them too.
@@ -124,6 +127,8 @@ class SearchConfig:
                 raise InputError(f"search config: {name} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.distill <= 1 or self.distill_temperature <= 0:
             raise InputError("search config: need 0 <= distill <= 1 and distill_temperature > 0")
+        from ._device import check_device
+        check_device(self.device)
         if self.shared_paths < 0:
             raise InputError(f"search config: shared_paths must be >= 0, got {self.shared_paths}")
         if self.retrain_from not in ("scratch", "inherited"):

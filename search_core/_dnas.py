@@ -28,6 +28,7 @@ class DnasOutcome:
     params: ArchitectureParameters
     history: list[dict]
     seconds: float
+    device: str = "cpu"
 
 
 def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
@@ -35,18 +36,22 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
     """Interleave architecture steps (validation batches, every `arch_every` training batches)
     and weight steps (training batches). With `shared` (a `search_core.shared.SharedSupernet`)
     the weights start trained: no warm-up, `shared_search_epochs` epochs."""
+    from ._device import resolve_device
+
+    device = resolve_device(config.device)
     space = SearchSpace(data.window, data.n_channels, data.n_classes)
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    net = Supernet(space, config.dropout) if shared is None else shared.supernet(data)
+    net = (Supernet(space, config.dropout) if shared is None else shared.supernet(data)).to(device)
     epochs, warmup = ((config.epochs, config.warmup_epochs) if shared is None
                       else (config.shared_search_epochs, 0))
     params = ArchitectureParameters(space)
     w_opt = torch.optim.Adam(net.parameters(), lr=config.weight_lr)
     arch_params = list(params.parameters())
     a_opt = torch.optim.Adam(arch_params, lr=config.arch_lr, betas=(0.5, 0.999))
-    xt, yt = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    xv, yv = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    # The data move to the device once; batch indices and samples are drawn on the CPU.
+    xt, yt = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
+    xv, yv = torch.from_numpy(data.x_val).to(device), torch.from_numpy(data.y_val).to(device)
     steps_per_epoch = math.ceil(len(xt) / config.batch_size)
     arch_steps_per_epoch = math.ceil(steps_per_epoch / config.arch_every)
     search_steps = max((epochs - warmup) * arch_steps_per_epoch, 1)
@@ -68,11 +73,11 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                     val_order = _batches(len(xv), config.batch_size, gen)
                     vidx = next(val_order)
                 r = params.sample(tau, gen, config.hard_sampling)
-                ce = F.cross_entropy(net(xv[vidx], r), yv[vidx])
+                ce = F.cross_entropy(net(xv[vidx], r.to(device)), yv[vidx])
                 priced = params.probabilities() if config.cost_on_distribution else r
                 lat = cost.expected_latency_ms(priced)
                 mem = cost.expected_peak_memory_bytes(priced)
-                loss = config.loss(ce, lat, mem, lat_t, mem_t)
+                loss = config.loss(ce.to(lat.device), lat, mem, lat_t, mem_t)
                 # Gradients for the logits only: the weights' would be thrown away, and skipping
                 # them saves a third of the backward pass. (Reducing cells leave their skip
                 # logit unused: its gradient stays None.)
@@ -87,7 +92,7 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                     r = params.sample(tau, gen, hard=True)
                 else:
                     r = params.sample(tau, gen) if searching else params.probabilities()
-            ce = F.cross_entropy(weight_forward(xt[idx], r), yt[idx])
+            ce = F.cross_entropy(weight_forward(xt[idx], r.to(device)), yt[idx])
             w_opt.zero_grad()
             ce.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.weight_clip)
@@ -104,7 +109,7 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
         history.append(row)
         if progress:
             progress(row)
-    return DnasOutcome(params, history, time.perf_counter() - start)
+    return DnasOutcome(params, history, time.perf_counter() - start, str(device))
 
 
 def search_architecture(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
@@ -128,4 +133,5 @@ def search_architecture(data: Dataset, cost: CostModel, budget: Budget, config: 
         "expected_latency_ms": float(cost.expected_latency_ms(expected).detach()),
         "expected_memory_bytes": float(cost.expected_peak_memory_bytes(expected).detach()),
         "search_s": outcome.seconds, "search_history": outcome.history,
+        "device": outcome.device,
         "shared": None if shared is None else shared.key})

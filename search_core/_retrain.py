@@ -32,6 +32,7 @@ class TrainOutcome:
     epochs: int
     seconds: float
     val_scores: dict | None = None   # accuracy, macro-F1, log-loss of the kept weights
+    device: str = "cpu"
 
 
 def _ema(decay: float):
@@ -52,6 +53,9 @@ def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
     `teacher_logits` (one row per training window) are distilled with weight `config.distill`.
     With `supernet`, the network starts from the weights it has there
     (`config.inherited_retrain_epochs` epochs instead of `retrain_epochs`)."""
+    from ._device import resolve_device
+
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed + 1)
     gen = torch.Generator().manual_seed(config.seed + 1)
     net = Network(arch, config.retrain_dropout, config.batch_norm)
@@ -60,16 +64,20 @@ def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
         from .supernet import inherit_weights
         inherit_weights(net, supernet)
         epochs = config.inherited_retrain_epochs
+    net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=config.retrain_lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    xt, yt = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    # The data move to the device once; batch order and augmentation draws come from the CPU's
+    # seeded generator (the same on every device).
+    xt, yt = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
     augment = (Augmenter(data.channels, data.norm_mean, data.norm_std) if config.augment
                else None)
     distill = config.distill if teacher_logits is not None else 0.0
     soft = None
     if distill:
         temp = config.distill_temperature
-        soft = torch.softmax(torch.from_numpy(np.asarray(teacher_logits, np.float32)) / temp, 1)
+        soft = torch.softmax(torch.from_numpy(np.asarray(teacher_logits, np.float32)) / temp,
+                             1).to(device)
     ema = None
     if config.ema_decay > 0:
         from torch.optim.swa_utils import AveragedModel
@@ -111,5 +119,6 @@ def retrain(arch: Architecture, data: Dataset, config: SearchConfig,
         final.load_state_dict(best[1])
         acc = best[0]
     final.fold_batch_norm().eval()
-    return TrainOutcome(final, acc, epoch, time.perf_counter() - start,
-                        validation_scores(final, data))
+    scores = validation_scores(final, data)
+    # What is saved, exported and deployed lives on the CPU, whatever trained it.
+    return TrainOutcome(final.cpu(), acc, epoch, time.perf_counter() - start, scores, str(device))

@@ -24,10 +24,16 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
             "confusion": cm.tolist()}
 
 
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters(), torch.zeros(())).device
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
     model.eval()
-    out = [model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy() for i in range(0, len(x), batch)]
+    dev = _device_of(model)
+    out = [model(torch.from_numpy(x[i:i + batch]).to(dev)).argmax(1).cpu().numpy()
+           for i in range(0, len(x), batch)]
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
@@ -41,7 +47,9 @@ def validation_scores(model: torch.nn.Module, data, batch: int = 512) -> dict:
     if len(y) == 0:
         return {"accuracy": 0.0, "macro_f1": 0.0, "neg_log_loss": 0.0}
     model.eval()
-    logits = torch.cat([model(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)])
+    dev = _device_of(model)
+    logits = torch.cat([model(torch.from_numpy(x[i:i + batch]).to(dev)).cpu()
+                        for i in range(0, len(x), batch)])
     log_p = torch.log_softmax(logits.double(), 1)
     nll = float(-log_p[torch.arange(len(y)), torch.from_numpy(y)].mean())
     got = scores(y, logits.argmax(1).numpy(), logits.shape[1])

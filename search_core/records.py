@@ -71,6 +71,8 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
         "test_confusion": test["confusion"],
         "parameters": sum(p.numel() for p in trained.network.parameters()),
+        # Where it trained: a GPU run is seeded like a CPU run but not bit-identical to it.
+        "device": {"search": s.get("device", "cpu"), "retrain": getattr(trained, "device", "cpu")},
         "timings": {"search_s": s["search_s"], "retrain_s": trained.seconds,
                     "retrain_epochs": trained.epochs},
         "search_history": s["search_history"],
@@ -107,6 +109,7 @@ class SearchOutcome:
     parameters: int | None = None
     protocol: str = "official"         # how the data were split (search_core.data)
     shared: str | None = None          # the shared supernet's key the search started from
+    device: str = "cpu"                # where the network was retrained
     val_macro_f1: float | None = None
     val_neg_log_loss: float | None = None
 
@@ -124,6 +127,7 @@ class SearchOutcome:
                    test_accuracy=result["test_accuracy"], test_macro_f1=result["test_macro_f1"],
                    parameters=result["parameters"],
                    protocol=result.get("protocol", "official"), shared=result.get("shared"),
+                   device=(result.get("device") or {}).get("retrain", "cpu"),
                    val_macro_f1=result.get("val_macro_f1"),
                    val_neg_log_loss=result.get("val_neg_log_loss"))
 
@@ -152,6 +156,7 @@ class SearchOutcome:
             "expected_memory_bytes": self.expected_memory_bytes,
             "latency_ms": self.latency_ms, "peak_memory_bytes": self.peak_memory_bytes,
             "fits": self.fits, "protocol": self.protocol, "shared_key": self.shared,
+            "device": self.device,
             "val_accuracy": self.val_accuracy,
             "val_macro_f1": self.val_macro_f1, "val_neg_log_loss": self.val_neg_log_loss,
             "test_accuracy": self.test_accuracy, "test_macro_f1": self.test_macro_f1,

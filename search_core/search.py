@@ -66,6 +66,9 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
     from .run import RunFolder
     from .stages import DeployStage, RetrainStage, SearchRun, SearchStage, run_stages
 
+    from ._device import resolve_device
+
+    resolve_device(config.device)   # an unavailable GPU fails before any work
     budget, cost = plan_budget(data, latency, lat_ms, mem_kb)
     folder = None
     if out_dir is not None:

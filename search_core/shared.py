@@ -101,10 +101,13 @@ def train_shared(data: Dataset, config: SearchConfig,
     from .hardware import Relaxation
     from .supernet import ArchitectureParameters, Supernet
 
+    from ._device import resolve_device
+
+    device = resolve_device(config.device)
     key = shared_key(data, config)
     space = SearchSpace(data.window, data.n_channels, data.n_classes)
     torch.manual_seed(config.seed)   # the initial weights (dropout's masks come from it too)
-    net = Supernet(space, config.dropout)
+    net = Supernet(space, config.dropout).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=config.weight_lr)
     gen = torch.Generator().manual_seed(config.seed)
     epochs_done, seconds = 0, 0.0
@@ -121,7 +124,7 @@ def train_shared(data: Dataset, config: SearchConfig,
         epochs_done, seconds = resume.meta["epochs_done"], resume.meta["seconds"]
     uniform = ArchitectureParameters(space)   # zero logits: every choice equally likely
     big, small = Relaxation.one_hot(space.largest()), Relaxation.one_hot(space.smallest())
-    xt, yt = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    xt, yt = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
     steps = math.ceil(len(xt) / config.batch_size)
     meta = {"space": list(space.key), "data_hash": data.content_hash(), "version": _VERSION,
             "config": {f: getattr(config, f) for f in _FIELDS}, "steps_per_epoch": steps}
@@ -135,7 +138,7 @@ def train_shared(data: Dataset, config: SearchConfig,
                 paths = [big, small] + [uniform.sample(1.0, gen, hard=True)
                                         for _ in range(config.shared_paths)]
             for r in paths:   # gradients of every slice summed, one step
-                loss = F.cross_entropy(net.forward_path(xt[idx], r), yt[idx]) / len(paths)
+                loss = F.cross_entropy(net.forward_path(xt[idx], r.to(device)), yt[idx]) / len(paths)
                 loss.backward()
                 total += float(loss.detach())
             torch.nn.utils.clip_grad_norm_(net.parameters(), config.weight_clip)
@@ -152,7 +155,7 @@ def train_shared(data: Dataset, config: SearchConfig,
 def _snapshot(key, net, opt, gen, meta, epochs_done, seconds, *, full: bool) -> SharedSupernet:
     """A resumable checkpoint (`full`: optimiser and RNG too) or the finished weights."""
     import copy
-    weights = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     import torch
     training = {"optimizer": copy.deepcopy(opt.state_dict()), "generator": gen.get_state(),
                 "torch_rng": torch.get_rng_state()} if full else None

@@ -54,6 +54,16 @@ class Relaxation:
                 out.append(c.skip)
         return out
 
+    def to(self, device) -> "Relaxation":
+        """The same relaxation on `device` (differentiable: gradients flow back to the
+        original tensors); itself when already there."""
+        if all(t.device == device for t in self.tensors()):
+            return self
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Relaxation(self.space, [TrChoice(move(c.kernel), move(c.width)) for c in self.tr],
+                          [SfChoice(move(c.bottleneck), move(c.branches), move(c.width),
+                                    move(c.residual), move(c.skip)) for c in self.sf])
+
     def requires_grad_(self, flag: bool = True) -> "Relaxation":
         for t in self.tensors():
             t.requires_grad_(flag)
