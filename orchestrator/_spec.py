@@ -42,7 +42,8 @@ TUNABLE = {
 DEFAULT_SPACE = {"latency_over": (0.5, 16.0, True), "memory_over": (0.5, 16.0, True),
                  "tau_end": (0.05, 0.5, True)}
 _TOP = {"name", "storage", "lut", "datasets", "mcus", "budgets", "seeds", "search", "deploy",
-        "resources", "optuna", "method", "max_failures", "description", "protocol", "sharing"}
+        "resources", "optuna", "method", "max_failures", "description", "protocol", "sharing",
+        "dry"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Point:
 
 
 # Spec keys added after fingerprints existed, with their defaults (see SweepSpec.fingerprint).
-_LATER_KEYS = {"protocol": "official", "gpus_per_trial": 0.0, "sharing": "none"}
+_LATER_KEYS = {"protocol": "official", "gpus_per_trial": 0.0, "sharing": "none", "dry": None}
 
 # none: every trial trains its own supernet (MicroNAS); supernet: one per data set and seed
 # (orchestrator/_shared.py), its weights shared by every grid point, inherited by retraining.
@@ -111,6 +112,7 @@ class SweepSpec:
     protocol: str = "official"   # search_core.data.parse_protocol's names
     gpus_per_trial: float = 0.0  # Ray's GPU share per trial (its search's device: auto)
     sharing: str = "none"        # "supernet": one shared supernet per data set and seed
+    dry: str | None = None       # a store URL: trials draw rows from it instead of training
     source: str = "<spec>"
 
     @property
@@ -251,6 +253,11 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     sharing = doc.get("sharing", "none")
     if sharing not in SHARING:
         fail(f"sharing must be one of {', '.join(SHARING)}, got {sharing!r}")
+    dry = doc.get("dry")
+    if dry is not None:
+        if not isinstance(dry, str) or not dry.strip():
+            fail("dry must be the URL of a results store to draw rows from")
+        dry = _absolute(dry)
     if sharing == "supernet" and method != "micronas":
         fail(f"method {method} does not search on a shared supernet: use sharing: none")
     if method != "micronas" and optuna is not None:
@@ -260,7 +267,7 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
                      cpus_per_trial=float(cpus), max_concurrent_trials=concurrent, optuna=optuna,
                      gpus_per_trial=float(gpus),
                      method=method, max_failures=max_failures, protocol=protocol,
-                     sharing=sharing, source=source)
+                     sharing=sharing, dry=dry, source=source)
     _check_configs(spec, fail)
     return spec
 

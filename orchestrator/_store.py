@@ -81,6 +81,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "protocol": pa.string(),           # official | subjects-<k>of<n> | paper-random (leaky)
     "shared_key": pa.string(),         # the shared supernet a `sharing: supernet` trial used
     "device": pa.string(),             # where it retrained: cpu | cuda[:N]
+    "dry": pa.bool_(),                 # a `dry:` sweep's row (drawn, not trained): never a result
     "val_accuracy": pa.float64(),      # float model
     "val_macro_f1": pa.float64(),
     "val_neg_log_loss": pa.float64(),  # mean log-likelihood of the true class (continuous)
@@ -199,8 +200,9 @@ class ResultsStore:
 
     # --- reading ---------------------------------------------------------------------------
     def read(self, *, sweep: str | None = None, dataset: str | None = None,
-             mcu: str | None = None) -> pd.DataFrame:
-        """Every row (newest per trial key), as a DataFrame with plain pandas dtypes."""
+             mcu: str | None = None, dry: bool = False) -> pd.DataFrame:
+        """Every row (newest per trial key), as a DataFrame with plain pandas dtypes. Rows of
+        `dry:` sweeps (drawn, not trained) only with `dry=True`."""
         table = self._scan(self._row_files(dataset, mcu), sweep)
         if not table.num_rows:
             return _typed(pd.DataFrame({k: pd.Series(dtype=_dtype(v)) for k, v in COLUMNS.items()}))
@@ -210,6 +212,8 @@ class ResultsStore:
                 .sort_values(["dataset", "mcu", "lat_budget_ms", "mem_budget_kb", "seed",
                               "trial_key"], na_position="first")
                 .reset_index(drop=True))
+        if not dry:
+            df = df[~df["dry"].fillna(False).astype(bool)].reset_index(drop=True)
         return _typed(df)
 
     def _scan(self, files: list[str], sweep: str | None) -> pa.Table:

@@ -185,7 +185,7 @@ class _Trial:
                             Predictor.from_json(self.predictor))
 
     def metrics(self) -> dict:
-        result = self.folder.result_document()
+        result = self.state.get("dry_row") if self.spec.dry else self.folder.result_document()
         return {METRIC: objective_of(result, self.spec.objective),
                 "trial_key": self.key, "point": self.point.key}
 
@@ -204,6 +204,10 @@ class _Trial:
                 report({"stage": "deploy"})
 
         self.run.progress.update(search=search_progress, retrain=retrain_progress)
+        if self.spec.dry:   # the orchestration alone: a drawn row instead of the training
+            run_stages([_DryStage(self), _StoreStage(self)], self.run, done=self.state["done"],
+                       checkpoint=checkpoint, on_start=on_start)
+            return
         stages = [SearchStage(),
                   # A network over the budget cannot be delivered (only `darts`, which does not
                   # repair, derives one): its row records what it violates; retraining and
@@ -223,6 +227,7 @@ class _Trial:
         return {
             "trial_key": self.key, "sweep": self.spec.name, "method": self.spec.method,
             "dataset": p.label, "mcu": p.mcu, "protocol": self.spec.protocol,
+            "dry": bool(self.spec.dry),
             "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb, "seed": p.seed,
             "point": p.key, "optuna_trial": self.optuna_trial,
             "latency_over": c.loss.latency.over, "latency_under": c.loss.latency.under,
@@ -276,6 +281,13 @@ class _Trial:
         row = {**self._common(), **outcome.to_row(), "search_s": self._timings()["search_s"],
                "status": "over_budget", "reason": "over the budget: " + ", ".join(over),
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params})}
+        row["constraint"] = max(self.constraints(row).values())
+        return row
+
+    def dry_row(self) -> dict:
+        row = {**self._common(), **self.state["dry_row"], "status": "ok", "reason": "", "dry": True,
+               "search_s": 0.0, "retrain_s": 0.0, "deploy_s": 0.0,
+               "config_json": json.dumps({"dry": self.spec.dry, "tuned": self.params})}
         row["constraint"] = max(self.constraints(row).values())
         return row
 
@@ -334,6 +346,54 @@ class _GatedDeploy(DeployStage):
         return {}
 
 
+class _DryStage(Stage):
+    """`dry:` sweeps — the search, retraining and deployment of a trial replaced by one row drawn
+    (seeded by the trial) from the real rows of another store: everything around them (Tune,
+    Optuna, checkpoints, rows, artifacts) runs as in a real sweep. Its rows are marked `dry` and
+    never read as results (`ResultsStore.read` leaves them out unless asked)."""
+
+    name = "search"   # the first stage's checkpoint name, so that a resume continues at `store`
+    checkpoints = ("dry.json",)
+
+    def __init__(self, trial: _Trial):
+        self.trial = trial
+
+    def run(self, run) -> dict:
+        import zlib
+
+        trial = self.trial
+        source = _dry_source(trial.spec.dry)
+        pick = zlib.crc32(f"{trial.key}/{trial.optuna_trial}".encode()) % len(source)
+        drawn = {k: (None if v != v else v) for k, v in source[pick].items()}   # NaN -> None
+        trial.state["dry_row"] = drawn
+        return {"search_latency_ms": drawn.get("search_latency_ms")}
+
+    def save(self, run) -> None:
+        (self.trial.work / "dry.json").write_text(json.dumps(self.trial.state["dry_row"],
+                                                             default=str))
+
+
+# The figures a dry trial takes from its drawn row (the rest are its own: point, budget, times).
+DRY_FIGURES = ("architecture_json", "search_latency_ms", "search_memory_bytes", "search_fits",
+               "repairs", "expected_latency_ms", "expected_memory_bytes", "latency_ms",
+               "peak_memory_bytes", "fits", "val_accuracy", "val_macro_f1", "val_neg_log_loss",
+               "test_accuracy", "test_macro_f1", "int8_accuracy", "int8_macro_f1", "max_lsb",
+               "verified_latency_ms", "verified_memory_bytes", "greedy_memory_bytes",
+               "flash_bytes", "verified_fits", "parameters")
+_DRY_SOURCES: dict = {}
+
+
+def _dry_source(url: str) -> list[dict]:
+    """The finished rows of the source store (read once per worker process)."""
+    if url not in _DRY_SOURCES:
+        rows = ResultsStore(url).read()
+        rows = rows[rows["status"] == "ok"]
+        if rows.empty:
+            raise InputError(f"dry: {url} holds no finished trial to draw from")
+        _DRY_SOURCES[url] = rows[list(DRY_FIGURES)].to_dict("records")
+    return _DRY_SOURCES[url]
+
+
 class _StoreStage(Stage):
     """The trial's row, its artifacts first (a row always has its artifacts). A trial whose
     network was over the budget (retraining skipped) stores what it violates."""
@@ -345,7 +405,10 @@ class _StoreStage(Stage):
 
     def run(self, run) -> dict:
         trial = self.trial
-        row = trial.over_budget_row() if "retrain" in run.skipped else trial.row()
+        if trial.spec.dry:
+            row = trial.dry_row()
+        else:
+            row = trial.over_budget_row() if "retrain" in run.skipped else trial.row()
         trial.store.write_artifacts(trial.key, trial.work, skip=trial.folder.INTERNAL)
         trial.store.write(row)
         return trial.final_metrics(row)
