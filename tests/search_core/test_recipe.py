@@ -9,7 +9,7 @@ from lut_store import InputError
 from search_core import SearchConfig
 from search_core._augment import Augmenter, sensor_triplets
 from search_core._retrain import retrain
-from search_core.data import Dataset, check_searchable
+from _synthetic import tiny_dataset
 from search_core.metrics import validation_scores
 from search_core.teacher import teacher_architecture, teacher_for
 
@@ -50,19 +50,8 @@ def test_resample_shift_moves_the_window():
     assert offsets.abs().max() <= 8 + 1e-5 and offsets.abs().max() > 2   # within ±25 % of 32
 
 
-def _tiny(n=96, t=32, k=3, seed=0) -> Dataset:
-    """Separable synthetic windows (class = which axis carries a tone): mechanics only."""
-    rng = np.random.default_rng(seed)
-
-    def part(m):
-        y = rng.integers(0, k, m)
-        x = rng.normal(0, 0.3, (m, t, 6)).astype(np.float32)
-        x[np.arange(m), :, y] += np.sin(np.linspace(0, 6, t))[None, :].astype(np.float32)
-        return x, y.astype(np.int64)
-
-    (xt, yt), (xv, yv), (xs, ys) = part(n), part(n // 2), part(n // 2)
-    return check_searchable(Dataset("tiny", xt, yt, xv, yv, xs, ys, tuple("abc"[:k]), CHANNELS[:6],
-                                    50.0, np.zeros(6, np.float32), np.ones(6, np.float32)))
+def _tiny(seed=0):
+    return tiny_dataset(seed, n=96, channels=CHANNELS[:6])
 
 
 def test_levers_train_and_average():

@@ -7,26 +7,14 @@ import torch
 
 from lut_store import InputError
 from search_core import SearchConfig, SharedSupernet, shared_key, train_shared
-from search_core.data import Dataset, check_searchable
+from _synthetic import tiny_dataset
 from search_core.hardware import Relaxation
 from search_core.space import SearchSpace
 from search_core.supernet import Network, inherit_weights
 import random
 
 
-def _tiny(seed=0, n=64, t=32, k=3) -> Dataset:
-    rng = np.random.default_rng(seed)
-
-    def part(m):
-        y = rng.integers(0, k, m)
-        x = rng.normal(0, 0.3, (m, t, 6)).astype(np.float32)
-        x[np.arange(m), :, y] += 1.0
-        return x, y.astype(np.int64)
-
-    (xt, yt), (xv, yv), (xs, ys) = part(n), part(n // 2), part(n // 2)
-    return check_searchable(Dataset("tiny", xt, yt, xv, yv, xs, ys, ("a", "b", "c"),
-                                    tuple(f"c{i}" for i in range(6)), 50.0,
-                                    np.zeros(6, np.float32), np.ones(6, np.float32)))
+_tiny = tiny_dataset
 
 
 CFG = SearchConfig(shared_epochs=2, batch_size=16, dropout=0.0)

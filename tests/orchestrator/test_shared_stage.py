@@ -12,24 +12,12 @@ import torch
 from lut_store import storage
 from orchestrator._shared import LEASE, ensure_shared, load_shared, shared_folder
 from search_core import SearchConfig, shared_key, train_shared
-from search_core.data import Dataset, check_searchable
+from _synthetic import tiny_dataset
 
 CFG = SearchConfig(shared_epochs=2, batch_size=16, dropout=0.0)
 
 
-def _tiny(seed=0, n=64, t=32) -> Dataset:
-    rng = np.random.default_rng(seed)
-
-    def part(m):
-        y = rng.integers(0, 3, m)
-        x = rng.normal(0, 0.3, (m, t, 6)).astype(np.float32)
-        x[np.arange(m), :, y] += 1.0
-        return x, y.astype(np.int64)
-
-    (xt, yt), (xv, yv), (xs, ys) = part(n), part(n // 2), part(n // 2)
-    return check_searchable(Dataset("tiny", xt, yt, xv, yv, xs, ys, ("a", "b", "c"),
-                                    tuple(f"c{i}" for i in range(6)), 50.0,
-                                    np.zeros(6, np.float32), np.ones(6, np.float32)))
+_tiny = tiny_dataset
 
 
 def _same(a, b):
