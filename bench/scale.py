@@ -129,13 +129,17 @@ def searcher_cost(points: int, per_point: int) -> float:
 
 
 def read_and_report(n: int, work: Path) -> dict:
+    """Read and report over `n` synthetic rows (bench/report.py's generator, written in bulk:
+    writing them one file each would take longer than what is measured)."""
     from orchestrator import ResultsStore
     from orchestrator._report import build_report
 
+    sys.path.insert(0, str(ROOT / "bench"))
+    from report import synthetic_rows, write_bulk
+
     url = str(work / f"rows-{n}")
-    store, now = ResultsStore(url), datetime.now(UTC)
-    for i in range(n):
-        store.write(_row(i, now))
+    write_bulk(url, synthetic_rows(n))
+    store = ResultsStore(url)
     start = time.perf_counter()
     rows = store.read()
     read_s = time.perf_counter() - start
