@@ -72,7 +72,8 @@ def main() -> None:
     grid, leaky = points(args.boards), points(args.leaky)
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = [] if args.table_only else \
-        [(m, b, lats, "official") for b, lats in grid.items() for m in args.methods.split(",")] + \
+        [(m, b, lats, "official") for b, lats in grid.items()
+         for m in args.methods.split(",") if m] + \
         [("micronas", b, lats, "paper-random") for b, lats in leaky.items()]
     for board in {b for _, b, _, _ in runs} | {e.split(":")[1] for e in args.extras if ":" in e}:
         lut, _ = import_records(args.records / board, board)
