@@ -32,8 +32,12 @@ class DeployConfig:
     qat_epochs: int = _help(4, "quantisation-aware fine-tuning epochs (early-stopped)")
     qat_patience: int = _help(2, "QAT early stop: epochs without a better validation accuracy")
     qat_lr: float = _help(1e-4, "QAT learning rate")
+    qat_min_gain: float = _help(0.5, "points of validation accuracy a fine-tuned QAT epoch must "
+                                     "gain over the calibrated model to be kept")
     batch_size: int = _help(32, "QAT batch size")
     dropout: float = _help(0.3, "dropout of the Keras model while fine-tuning")
+    qat_augment: bool = _help(False, "fine-tune on augmented training windows (the retraining's "
+                                     "augmentation, a new draw every epoch)")
     calibration_windows: int = _help(256, "training windows for the int8 calibration (the "
                                           "converter's representative data)")
     max_lsb: int = _help(1, "parity gate: TFLM vs LiteRT-reference outputs, in output LSB")
@@ -62,7 +66,7 @@ class DeployConfig:
         for name in ("qat_patience", "batch_size", "calibration_windows", "target_windows"):
             if getattr(self, name) < 1:
                 raise InputError(f"deploy config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("qat_lr", "max_accuracy_drop", "latency_tolerance_ms"):
+        for name in ("qat_lr", "qat_min_gain", "max_accuracy_drop", "latency_tolerance_ms"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (name == "qat_lr" and value == 0):
                 raise InputError(f"deploy config: {name} must be a positive number, got {value}")

@@ -131,6 +131,26 @@ def test_qat_conversion_keeps_the_priced_graph_and_every_op_kind(deployed):
     assert inp.dtype == out.dtype == "int8" and inp.shape == (1, 100, 6, 1)
 
 
+def test_a_fine_tuned_qat_epoch_is_kept_only_for_a_real_validation_gain(deployed, trained_run,
+                                                                         basicmotions,
+                                                                         l552_latency):
+    from search_core.deploy import DeployConfig, deploy_run
+
+    def pick(report):
+        q = report["quantisation"]
+        history = {row["epoch"]: row for row in q["qat_history"]}
+        return q["qat_best_epoch"], history
+
+    best, history = pick(deployed.report)
+    gain = 100 * (history[best]["val_accuracy"] - history[0]["val_accuracy"])
+    assert best == 0 or gain >= DeployConfig().qat_min_gain
+    # No epoch can gain 101 points: the calibrated model (epoch 0) is kept, and exported.
+    strict = deploy_run(trained_run, latency=l552_latency, data=basicmotions,
+                        config=DeployConfig(qat_epochs=2, qat_min_gain=101))
+    assert pick(strict.report)[0] == 0 and len(pick(strict.report)[1]) >= 2
+    assert [r["best"] for r in strict.report["quantisation"]["qat_history"]].count(True) == 1
+
+
 def test_rebuild_computes_what_pytorch_trained(deployed):
     assert deployed.report["quantisation"]["rebuild_max_abs_diff"] < 1e-4
 
