@@ -133,7 +133,7 @@ def test_qat_conversion_keeps_the_priced_graph_and_every_op_kind(deployed):
 
 def test_a_fine_tuned_qat_epoch_is_kept_only_for_a_real_validation_gain(deployed, trained_run,
                                                                          basicmotions,
-                                                                         l552_latency):
+                                                                         l552_latency, tmp_path):
     from search_core.deploy import DeployConfig, deploy_run
 
     def pick(report):
@@ -145,8 +145,9 @@ def test_a_fine_tuned_qat_epoch_is_kept_only_for_a_real_validation_gain(deployed
     gain = 100 * (history[best]["val_accuracy"] - history[0]["val_accuracy"])
     assert best == 0 or gain >= DeployConfig().qat_min_gain
     # No epoch can gain 101 points: the calibrated model (epoch 0) is kept, and exported.
-    strict = deploy_run(trained_run, latency=l552_latency, data=basicmotions,
-                        config=DeployConfig(qat_epochs=2, qat_min_gain=101))
+    # (A copy of the run: the module's bundle is what the other tests check.)
+    strict = deploy_run(_copy_run(trained_run, tmp_path / "run"), latency=l552_latency,
+                        data=basicmotions, config=DeployConfig(qat_epochs=2, qat_min_gain=101))
     assert pick(strict.report)[0] == 0 and len(pick(strict.report)[1]) >= 2
     assert [r["best"] for r in strict.report["quantisation"]["qat_history"]].count(True) == 1
 
