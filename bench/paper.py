@@ -99,9 +99,10 @@ def main() -> None:
     table = summarise(rows)
     if redeployed:
         table += (f"\n- **Re-derived int8** ({len(redeployed)} runs: "
-                  + ", ".join(redeployed) + "): their QAT pick changed with the current "
-                  "deployment stage (`qat_min_gain`), so their int8 figures come from "
-                  "`micronas export` of the same retrained network with this code.")
+                  + ", ".join(redeployed) + "): deployed during the run with an earlier QAT "
+                  "setting, their int8 figures come from `micronas export` of the same retrained "
+                  "network with the current deployment stage (QAT dropout 0.1, `qat_min_gain` "
+                  "0.25).")
     if extras.exists():
         table += "\n\n" + extras_table(extras)
     if args.ablation.exists():
@@ -119,19 +120,22 @@ def main() -> None:
 
 
 def current_deployment(rows, store: str):
-    """Rows whose stored QAT pick the current deployment stage would not make (a fine-tuned
-    epoch that beats the calibrated model by less than `qat_min_gain`) get the int8 figures of
-    that stage, re-run on the trial's own retrained network (`micronas export`; cached next to
-    the store). Returns the rows and the trials re-derived."""
+    """Rows deployed with another QAT setting than the current deployment stage's defaults
+    (`dropout`, `qat_min_gain`, `qat_augment`) get the int8 figures of the current stage, re-run
+    on the trial's own retrained network (`micronas export`; cached next to the store), so that
+    every figure of the table is what the submitted code delivers. Returns the rows and the
+    trials re-derived."""
     import json
     import shutil
     import subprocess
     import tempfile
+    from dataclasses import asdict
 
     from lut_store import storage
     from search_core.deploy import DeployConfig
 
-    gain = DeployConfig().qat_min_gain
+    current = asdict(DeployConfig())
+    keys = ("dropout", "qat_min_gain", "qat_augment")
     cache = Path(store).parent / "redeployed"
     rows = rows.copy()
     changed = []
@@ -142,13 +146,11 @@ def current_deployment(rows, store: str):
             model = json.loads(storage.read_bytes(storage.join(row["artifacts"], "model.json")))
         except Exception:  # noqa: BLE001 - no bundle: nothing to re-derive
             continue
-        q = model["quantisation"]
-        history = {h["epoch"]: h for h in q.get("qat_history") or []}
-        best = q.get("qat_best_epoch")
-        if not best or 100 * (history[best]["val_accuracy"] - history[0]["val_accuracy"]) >= gain:
+        used = model.get("config", {})
+        if all(used.get(k, {"dropout": 0.3}.get(k)) == current[k] for k in keys):
             continue
-        key = row["trial_key"].replace("/", "--")
-        done = cache / f"{key}.json"
+        tag = "-".join(f"{k}={current[k]}" for k in keys)
+        done = cache / f"{row['trial_key'].replace('/', '--')}--{tag}.json"
         if not done.exists():
             with tempfile.TemporaryDirectory() as tmp:
                 run = Path(tmp) / "run"
