@@ -166,7 +166,7 @@ def current_deployment(rows, store: str):
         acc = report["accuracy"]["int8_tflm"]
         rows.loc[i, "int8_accuracy"], rows.loc[i, "int8_macro_f1"] = acc["accuracy"], acc["macro_f1"]
         rows.loc[i, "status"] = "ok" if report["status"] == "passed" else "deploy_failed"
-        changed.append(f"{row['mcu']} {row['lat_budget_ms']:g} ms seed {row['seed']}")
+        changed.append(f"{row['method']} {row['mcu']} {row['lat_budget_ms']:g} ms seed {row['seed']}")
     return rows, changed
 
 
