@@ -258,6 +258,7 @@ def ablation_table(path: Path) -> str:
     names = {"a25": "L552 25 ms", "a50": "L552 50 ms", "f15": "F446 15 ms"}
     lines = ["### Retraining recipe, one lever at a time (bench/recipe.py)", "",
              "The same searched network per budget, retrained under each variant (120 epochs, "
+             "deployed with the QAT setting of the time: dropout 0.3, no gain margin, "
              "then QAT and int8 in TFLite-Micro; official protocol). base: none of the levers; "
              "aug: on-the-fly IMU augmentation; ls: label smoothing 0.1; ema: weight EMA 0.999; "
              "kd: distillation (0.5) from the cached teacher; all: aug + ls + ema (the defaults); "
