@@ -2,11 +2,13 @@
 variants, then quantised (QAT) and scored int8, on the data set's official protocol.
 
     python bench/recipe.py --run RUN_FOLDER [--run ...] --variants base,aug,ls,ema,all
-                           [--seeds 0,1,2] [--out runs/recipe.jsonl] [--set retrain_epochs=120]
+                           [--seeds 0,1,2|run] [--out runs/recipe.jsonl] [--set retrain_epochs=120]
+                           [--protocol official|paper-random]
 
 Each (run, variant, seed) appends one JSON line to --out (resumable: done lines are skipped):
 float and int8 test accuracy, the int8 drop, validation scores, wall times. `--table` prints the
-medians per variant from --out instead of running.
+medians per variant from --out instead of running. `--seeds run` retrains each network at its own
+run's seed (on a seeded protocol such as paper-random the seed is also the split).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="KEY=VALUE SearchConfig override")
     p.add_argument("--lut", default=os.environ.get("MICRONAS_LUT"))
     p.add_argument("--dataset", default="ucihar")
+    p.add_argument("--protocol", default="official")
     p.add_argument("--table", action="store_true")
     args = p.parse_args()
     out = Path(args.out)
@@ -78,8 +81,10 @@ def main() -> None:
         derivation = folder.derivation()
         mcu_name, lat_ms = _point_of(run_dir)
         latency = LatencyModel.open(args.lut, load_mcu(mcu_name))
-        for seed in (int(s) for s in args.seeds.split(",")):
-            data = load_dataset(args.dataset, seed=seed)
+        seeds = ([json.loads((Path(run_dir) / "result.json").read_text())["seed"]]
+                 if args.seeds == "run" else [int(s) for s in args.seeds.split(",")])
+        for seed in seeds:
+            data = load_dataset(args.dataset, seed=seed, protocol=args.protocol)
             for name in args.variants.split(","):
                 key = (run_dir, name, seed, json.dumps(extra, sort_keys=True))
                 if key in keys:
@@ -92,6 +97,7 @@ def main() -> None:
                 run_stages([RetrainStage(), DeployStage()], run, done=("search",))
                 rep = run.deployment.report
                 row = {"run": run_dir, "variant": name, "seed": seed, "set": extra,
+                       "protocol": args.protocol,
                        "float_test": run.result["test_accuracy"],
                        "int8_test": rep["accuracy"]["int8_tflm"]["accuracy"],
                        "status": rep.get("status"),
