@@ -128,9 +128,45 @@ def searcher_cost(points: int, per_point: int) -> float:
     return 1000 * (time.perf_counter() - start) / max(n, 1)
 
 
+def loose_then_compacted(n: int, work: Path) -> dict:
+    """`n` rows in the layout a sweep writes them (a file per trial), read as they are, then
+    compacted (ResultsStore.compact, as a sweep does at its end) and read again."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from orchestrator import ResultsStore
+    from orchestrator._store import SCHEMA, _name, _part
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from report import synthetic_rows
+
+    url = str(work / f"loose-{n}")
+    store = ResultsStore(url)
+    for (dataset, mcu), part in synthetic_rows(n).groupby(["dataset", "mcu"]):
+        folder = Path(store.results_url) / f"dataset={_part(dataset)}" / f"mcu={_part(mcu)}"
+        folder.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(part.reindex(columns=SCHEMA.names), schema=SCHEMA,
+                                     preserve_index=False)
+        for i, key in enumerate(part["trial_key"]):   # what store.write does, without its fsyncs
+            pq.write_table(table.slice(i, 1), folder / f"{_name(key.replace('/', '--'))}.parquet")
+    start = time.perf_counter()
+    before = store.read()
+    loose_s = time.perf_counter() - start
+    start = time.perf_counter()
+    done = store.compact()
+    compact_s = time.perf_counter() - start
+    start = time.perf_counter()
+    after = store.read()
+    read_s = time.perf_counter() - start
+    return {"rows": int(len(after)), "same_rows": bool(before.equals(after)),
+            "read_loose_s": loose_s, "compact_s": compact_s, "files_merged": done["files_merged"],
+            "read_compacted_s": read_s}
+
+
 def read_and_report(n: int, work: Path) -> dict:
-    """Read and report over `n` synthetic rows (bench/report.py's generator, written in bulk:
-    writing them one file each would take longer than what is measured)."""
+    """Read and report over `n` synthetic rows as compacted stores hold them (bench/report.py's
+    generator, written in bulk files of 2,000 rows: a 2,000-trial sweep's compaction per
+    partition writes one such file)."""
     from orchestrator import ResultsStore
     from orchestrator._report import build_report
 
@@ -138,7 +174,7 @@ def read_and_report(n: int, work: Path) -> dict:
     from report import synthetic_rows, write_bulk
 
     url = str(work / f"rows-{n}")
-    write_bulk(url, synthetic_rows(n))
+    write_bulk(url, synthetic_rows(n), per_file=2000)
     store = ResultsStore(url)
     start = time.perf_counter()
     rows = store.read()
@@ -157,6 +193,9 @@ def main() -> None:
     p.add_argument("--concurrent", type=int, default=8)
     p.add_argument("--rows", default="10000,100000")
     p.add_argument("--write-rows", type=int, default=1000)
+    p.add_argument("--loose-rows", type=int, default=10000,
+                   help="rows written a file per trial, read before and after compaction")
+    p.add_argument("--skip-sweep", action="store_true", help="only the store and report figures")
     p.add_argument("--cluster", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -165,7 +204,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="micronas-scale-"))
     out: dict = {}
     try:
-        if args.cluster:
+        if args.skip_sweep:
+            pass
+        elif args.cluster:
             from deploy_ray.local_cluster import LocalCluster
             with LocalCluster(workers=1, cpus_per_node=4) as cluster:
                 os.environ["RAY_ADDRESS"] = cluster.address
@@ -179,19 +220,24 @@ def main() -> None:
             out["rows_per_s_s3"] = store_writes("s3://bench/writes", args.write_rows)
         finally:
             proc.terminate()
+        out["loose_then_compacted"] = loose_then_compacted(args.loose_rows, work)
         out["read_and_report"] = [read_and_report(int(n), work) for n in args.rows.split(",")]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
         print(json.dumps(out, indent=2))
         return
-    d = out["dry_sweep"]
-    print(f"dry sweep: {d['trials']} trials over {d['points']} points: {d['rows']} rows, "
-          f"{d['lost']} lost, {d['duplicated']} duplicated, {d['wall_s']:.0f} s; driver overhead "
-          f"{d['driver_overhead_ms_per_trial']:.0f} ms per trial")
+    d = out.get("dry_sweep")
+    if d:
+        print(f"dry sweep: {d['trials']} trials over {d['points']} points: {d['rows']} rows, "
+              f"{d['lost']} lost, {d['duplicated']} duplicated, {d['wall_s']:.0f} s; driver overhead "
+              f"{d['driver_overhead_ms_per_trial']:.0f} ms per trial")
     print(f"searcher: {out['searcher_ms_per_suggestion']:.1f} ms per suggestion")
     print(f"store writes: {out['rows_per_s_local']:.0f} rows/s local, "
           f"{out['rows_per_s_s3']:.0f} rows/s S3 (server process on loopback)")
+    c = out["loose_then_compacted"]
+    print(f"{c['rows']} rows a file each: read {c['read_loose_s']:.1f} s; compacted in "
+          f"{c['compact_s']:.1f} s, then read {c['read_compacted_s']:.2f} s (same rows: {c['same_rows']})")
     for r in out["read_and_report"]:
         print(f"{r['rows']} rows: read {r['read_s']:.1f} s, report {r['report_s']:.1f} s")
 

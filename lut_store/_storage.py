@@ -214,6 +214,20 @@ def remove(url: str) -> None:
         raise _storage_error(url, exc) from None
 
 
+def stamp(url: str) -> tuple | None:
+    """What identifies one version of a file (size, modification time, ETag where the store has
+    one), or None if it is not there: a caller that read a file can tell whether it has been
+    replaced since, before it deletes it."""
+    fs, path = filesystem(url)
+    try:
+        info = _with_retries(lambda: fs.info(path))
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # noqa: BLE001
+        raise _storage_error(url, exc) from None
+    return (info.get("size"), str(info.get("mtime", info.get("LastModified"))), info.get("ETag"))
+
+
 def read_bytes(url: str) -> bytes:
     fs, path = filesystem(url)
     try:

@@ -4,8 +4,9 @@ together, see lut_store/_atomic.py), one clear line (InputError) for every stora
 
 from ._atomic import read_folder, replace_folder, write_file, write_folder
 from ._storage import (create_exclusive, exists, filesystem, find_files, is_local, join,
-                       list_files, read_bytes, read_table, remove, write_bytes, write_table)
+                       list_files, read_bytes, read_table, remove, stamp, write_bytes,
+                       write_table)
 
 __all__ = ["create_exclusive", "exists", "filesystem", "find_files", "is_local", "join",
            "list_files", "read_bytes", "read_folder", "read_table", "remove", "replace_folder",
-           "write_bytes", "write_file", "write_folder", "write_table"]
+           "stamp", "write_bytes", "write_file", "write_folder", "write_table"]

@@ -11,6 +11,14 @@ writers never collide, and a resumed or re-run trial replaces its own row instea
 second one. Readers still drop duplicate keys (keeping the newest) so that a copy made by hand cannot
 double-count.
 
+A file per row is what lets trials on many nodes write without coordination, but reading costs a
+request per file: 10k loose rows take ~20 s to read, 100k minutes. `compact()` (run by a sweep at
+its end once a partition holds `COMPACT_AT` loose rows, or by `micronas store compact`) merges a
+partition's files into one `~compacted-<time>-<id>.parquet` and then deletes what it merged —
+only files that have not changed since it read them. Compacted and loose rows are read alike and
+the newest row per key wins, so a trial re-run after compaction still replaces its row, and two
+compactions at once cost a duplicate, never a row.
+
 Every row carries its own `dataset` and `mcu` and the partition folders hold the same values
 URI-encoded (`dataset=UCI%20HAR%20Dataset`), so a name comes back exactly as it was written. The
 table is read as one `pyarrow.dataset` (hive partitioning, every file read in parallel); so do
@@ -22,6 +30,8 @@ values, so that it can merge the two.
 from __future__ import annotations
 
 import re
+import secrets
+import time
 import urllib.parse
 from typing import Any, Iterable
 
@@ -57,6 +67,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "mcu": pa.string(),
     "lat_budget_ms": pa.float64(),     # null: unconstrained
     "mem_budget_kb": pa.float64(),
+    "flash_budget_kb": pa.float64(),   # delivered flash: the int8 model + the runtime's code
     "seed": pa.int64(),
     "point": pa.string(),              # grid point key: dataset/mcu/lat/mem/seed (one Optuna study)
     "optuna_trial": pa.int64(),        # trial number within the point's study (-1: no Optuna)
@@ -78,6 +89,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "latency_ms": pa.float64(),        # exact cost of the derived architecture
     "peak_memory_bytes": pa.float64(),
     "fits": pa.bool_(),
+    "estimated_flash_kb": pa.float64(),  # exact price of the derived network (model + runtime)
     "protocol": pa.string(),           # official | subjects-<k>of<n> | paper-random (leaky)
     "shared_key": pa.string(),         # the shared supernet a `sharing: supernet` trial used
     "device": pa.string(),             # where it retrained: cpu | cuda[:N]
@@ -93,7 +105,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "verified_latency_ms": pa.float64(),   # LUT price of the exported graph
     "verified_memory_bytes": pa.float64(), # TFLM arena head with the offline plan (+ CMSIS scratch)
     "greedy_memory_bytes": pa.float64(),   # ... with TFLM's default planner instead
-    "flash_bytes": pa.float64(),
+    "flash_bytes": pa.float64(),       # the artifact's flatbuffer
+    "flash_kb": pa.float64(),          # the artifact's delivered flash: its bytes + the runtime
     "verified_fits": pa.bool_(),
     # The optional on-target step (DeployConfig.target; null without one): QEMU firmware.
     "target": pa.string(),             # qemu-m4 | qemu-m33
@@ -125,6 +138,10 @@ _READ_SCHEMA = pa.schema(list(COLUMNS.items()))   # what the store reads: plain 
 _PARTITIONING = pa.schema([(k, COLUMNS[k]) for k in PARTITIONS])
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+# "~" is outside _SAFE's alphabet: no trial's file can be named like a compacted one.
+COMPACTED_PREFIX = "~compacted-"
+# A partition is compacted at a sweep's end once it holds this many loose row files.
+COMPACT_AT = 200
 _MAX_SEGMENT = 200   # bytes of one path segment (file systems allow 255)
 
 
@@ -203,7 +220,7 @@ class ResultsStore:
              mcu: str | None = None, dry: bool = False) -> pd.DataFrame:
         """Every row (newest per trial key), as a DataFrame with plain pandas dtypes. Rows of
         `dry:` sweeps (drawn, not trained) only with `dry=True`."""
-        table = self._scan(self._row_files(dataset, mcu), sweep)
+        table = self._scan_listed(lambda: self._row_files(dataset, mcu), sweep)
         if not table.num_rows:
             return _typed(pd.DataFrame({k: pd.Series(dtype=_dtype(v)) for k, v in COLUMNS.items()}))
         df = table.to_pandas()
@@ -215,6 +232,20 @@ class ResultsStore:
         if not dry:
             df = df[~df["dry"].fillna(False).astype(bool)].reset_index(drop=True)
         return _typed(df)
+
+    def _scan_listed(self, listing, sweep: str | None) -> pa.Table:
+        """`_scan` of what `listing()` returns, listed again if a file vanished meanwhile (a
+        compaction merged and deleted it): only a failure on an unchanged listing is an error."""
+        files = listing()
+        for attempt in range(4):
+            try:
+                return self._scan(files, sweep)
+            except InputError:
+                again = listing()
+                if attempt == 3 or again == files:
+                    raise
+                files = again
+        raise AssertionError("unreachable")
 
     def _scan(self, files: list[str], sweep: str | None) -> pa.Table:
         """The row files as one table: one `pyarrow.dataset` over exactly the listed files (the
@@ -252,10 +283,66 @@ class ResultsStore:
     def get(self, trial_key: str, dataset: str, mcu: str) -> dict | None:
         """One trial's row, or None if it has none yet."""
         url = self._row_url({"trial_key": trial_key, "dataset": dataset, "mcu": mcu})
-        if not storage.exists(url):
-            return None
-        table = storage.read_table(url)
-        return table.to_pylist()[0] if table.num_rows else None
+        if storage.exists(url):
+            table = storage.read_table(url)
+            return table.to_pylist()[0] if table.num_rows else None
+        import pyarrow.compute as pc
+        rows = []
+        for compacted in self._compacted_files(url.rsplit("/", 1)[0]):
+            table = storage.read_table(compacted)
+            rows += table.filter(pc.equal(table.column("trial_key"), trial_key)).to_pylist()
+        rows.sort(key=lambda r: (r["finished_at"] is not None, r["finished_at"] or 0))
+        return rows[-1] if rows else None
+
+    # --- compaction ------------------------------------------------------------------------
+    def loose_files(self) -> dict[str, int]:
+        """Loose (not compacted) row files per partition folder."""
+        counts: dict[str, int] = {}
+        for f in self._row_files(None, None):
+            folder, name = f.rsplit("/", 1)
+            counts.setdefault(folder, 0)
+            counts[folder] += not name.startswith(COMPACTED_PREFIX)
+        return counts
+
+    def compact(self, *, at_least: int = 2) -> dict:
+        """Merge the row files of every partition holding at least `at_least` loose files into
+        one compacted file (see the module's docstring). Returns what was done."""
+        import pyarrow.compute as pc
+
+        done = {"partitions": 0, "files_merged": 0, "rows": 0, "files_kept": 0}
+        by_folder: dict[str, list[str]] = {}
+        for f in self._row_files(None, None):
+            by_folder.setdefault(f.rsplit("/", 1)[0], []).append(f)
+        for folder, files in sorted(by_folder.items()):
+            loose = [f for f in files if not f.rsplit("/", 1)[1].startswith(COMPACTED_PREFIX)]
+            if len(loose) < at_least:
+                continue
+            stamps = {f: storage.stamp(f) for f in files}
+            try:
+                table = self._scan(files, None)
+            except InputError:   # another compaction took some of them: it merges them
+                continue
+            # The newest row per key, as read() keeps it.
+            finished = table.column("finished_at")   # unknown = oldest, as read() sorts
+            finished = pc.fill_null(finished, pa.scalar(0, finished.type))
+            table = table.take(pc.sort_indices(finished))
+            last = {key: i for i, key in enumerate(table.column("trial_key").to_pylist())}
+            table = table.take(sorted(last.values())).cast(SCHEMA)
+            name = f"{COMPACTED_PREFIX}{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.parquet"
+            storage.write_table(storage.join(folder, name), table)
+            for f in files:
+                if storage.stamp(f) == stamps[f]:
+                    storage.remove(f)
+                    done["files_merged"] += 1
+                else:   # rewritten since it was read: its newer row stays where it is
+                    done["files_kept"] += 1
+            done["partitions"] += 1
+            done["rows"] += table.num_rows
+        return done
+
+    def _compacted_files(self, folder: str) -> list[str]:
+        return [f for f in storage.list_files(folder, ".parquet")
+                if f.rsplit("/", 1)[1].startswith(COMPACTED_PREFIX)]
 
     def trial_keys(self) -> set[str]:
         return set(self.read()["trial_key"])
