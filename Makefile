@@ -36,7 +36,7 @@ toolchain:
 	  echo "the Arm toolchain / qemu-system-arm could not be installed: the on-target tests will be skipped"
 
 quickstart: $(STAMP)
-	$(BIN)/python -m orchestrator.quickstart --records $(RECORDS)
+	@$(BIN)/python -m orchestrator.quickstart --records $(RECORDS)
 
 test: $(STAMP) chromium toolchain
 	$(BIN)/python -m pytest -q

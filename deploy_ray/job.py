@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="deploy_ray.job", description=__doc__.splitlines()[0])
     parser.add_argument("spec", help="sweep spec (YAML), relative to the job's working dir")
+    parser.add_argument("--verbose", action="store_true",
+                        help="Ray Tune's status tables in the job's log, not just a line per trial")
     parser.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
                         help=f"results store URL (default: the spec's, or ${STORAGE_ENV})")
     parser.add_argument("--lut", default=os.environ.get(LUT_ENV),
@@ -51,10 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         plan = sweep.check()                 # before the cluster does any work
         ray.init()                           # a job names its cluster: no arguments
         nodes = [n for n in ray.nodes() if n.get("Alive")]
-        print(f"sweep {spec.name}: {plan.trials} grid points x {spec.trials_per_point} trial(s) on "
+        trials = f"{plan.trials} grid points x {spec.trials_per_point} trial(s)" \
+            if len(spec.methods) == 1 else (
+                f"{plan.trials} grid points of {', '.join(spec.methods)}, "
+                f"{spec.trial_count(plan.runnable)} trials ({spec.trials_per_point} per micronas "
+                f"point, 1 per baseline point)")
+        print(f"sweep {spec.name}: {trials} on "
               f"{len(nodes)} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; results in "
               f"{spec.storage}", flush=True)
-        summary = sweep.run(plan, verbose=1)
+        summary = sweep.run(plan, verbose=1 if args.verbose else 0)
     except InputError as exc:
         print(f"deploy_ray.job: error: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,9 @@ class Mcu:
     description: str = ""
     # Which on-device measurements back this board's LUT (backend, note); None = predicted only.
     measurements: dict | None = field(default=None, compare=False)
+    # The runtime's code per set of kernels, {"ADD+CONV_2D+MEAN+SOFTMAX": bytes}, when this
+    # board's firmware was measured; None: its core's record (lut_store._flash).
+    runtime_flash: dict | None = field(default=None, compare=False)
 
     @property
     def core_family(self) -> str:
@@ -50,6 +53,7 @@ class Mcu:
             "name": self.name, "description": self.description, "core": self.core,
             "clock_hz": self.clock_hz, "sram_bytes": self.sram_bytes,
             "flash_bytes": self.flash_bytes, "measurements": self.measurements,
+            **({"runtime_flash": self.runtime_flash} if self.runtime_flash is not None else {}),
         }
 
     @classmethod
@@ -69,10 +73,17 @@ class Mcu:
         measurements = data.get("measurements")
         if measurements is not None and not isinstance(measurements, dict):
             raise InputError(f"{source}: 'measurements' must be an object or null")
+        runtime = data.get("runtime_flash")
+        if runtime is not None and (not isinstance(runtime, dict) or not runtime or any(
+                not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, int) or v <= 0
+                for k, v in runtime.items())):
+            raise InputError(f"{source}: 'runtime_flash' must map kernel sets "
+                             "(\"ADD+CONV_2D+...\") to positive byte counts")
         return cls(
             name=data["name"], core=data["core"], clock_hz=data["clock_hz"],
             sram_bytes=data["sram_bytes"], flash_bytes=data["flash_bytes"],
             description=str(data.get("description", "")), measurements=measurements,
+            runtime_flash=runtime,
         )
 
     @classmethod

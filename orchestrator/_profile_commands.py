@@ -44,7 +44,7 @@ def register(sub) -> None:
 
     p = psub.add_parser("plan", help="the op configurations a data set's search space needs")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", help="ucihar, hapt, basicmotions, japanesevowels")
+    src.add_argument("--dataset", help="ucihar, hapt, hapt12, basicmotions, japanesevowels")
     src.add_argument("--data", help="a data file or folder (as for `micronas search`)")
     p.add_argument("--mcu", required=True,
                    help="the board to measure: name, JSON path, or qemu-m4 / qemu-m33 (emulated)")

@@ -17,12 +17,18 @@ def register(sub) -> None:
     p = sub.add_parser("search", help="search, derive (within budget), retrain, score and deploy "
                                       "one network")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", help="ucihar, hapt, basicmotions, japanesevowels")
-    src.add_argument("--data", help="a data file or folder: .npz windows, UCI-HAR folder/zip, SkodaR .mat")
+    src.add_argument("--dataset", help="ucihar, hapt, hapt12 (UCI-HAPT's 12 classes), basicmotions, "
+                                       "japanesevowels")
+    src.add_argument("--data", help="a data file or folder: .csv/.parquet recordings (a row per "
+                                    "sample) or windowed .parquet, .npz windows, a UEA .ts pair, "
+                                    "UCI-HAR folder/zip, SkodaR .mat (`micronas data inspect` "
+                                    "shows what it holds)")
     _protocol_option(p)
     p.add_argument("--mcu", required=True, help="board name or path of its JSON file")
     p.add_argument("--lat-ms", type=_positive_float, help="latency budget Lat_t in ms")
     p.add_argument("--mem-kb", type=_positive_float, help="peak-RAM budget Mem_t in KB (1024 B)")
+    p.add_argument("--flash-kb", type=_positive_float,
+                   help="flash budget in KB (1024 B): the int8 model + the TFLM runtime's code")
     p.add_argument("--out", required=True, help="output folder for architecture.json and result.json")
     p.add_argument("--lut", default=None, help=f"LUT folder URL (default ${LUT_ENV})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -85,11 +91,23 @@ def _protocol_option(p) -> None:
                         "subjects-<fold>of<folds> (subject-wise k-fold, e.g. subjects-0of5) or "
                         "paper-random (windows at random across the splits: LEAKY, only to "
                         "compare with published figures)")
+    window_options(p)
+
+
+def window_options(p) -> None:
+    p.add_argument("--window", type=_positive_int, default=None,
+                   help="window length in samples for data cut from recordings (CSV/Parquet long "
+                        "form, .mat, ucihar, hapt, hapt12; default: the source's, 128 for tables)")
+    p.add_argument("--step", type=_positive_int, default=None,
+                   help="samples between window starts (default: the source's; half the window "
+                        "for tables)")
 
 
 def _data_options(args) -> dict:
+    """load_dataset's keywords: the protocol, and --window/--step where given."""
     from search_core.data import parse_protocol
-    return parse_protocol(args.protocol)
+    windowing = {k: getattr(args, k, None) for k in ("window", "step")}
+    return {**parse_protocol(args.protocol), **{k: v for k, v in windowing.items() if v is not None}}
 
 
 def _target_choices() -> tuple[str, ...]:
@@ -210,8 +228,8 @@ def _search(args) -> int:
 
     from .cli import emit
 
-    if args.lat_ms is None and args.mem_kb is None:
-        raise InputError("give at least one budget: --lat-ms and/or --mem-kb")
+    if args.lat_ms is None and args.mem_kb is None and args.flash_kb is None:
+        raise InputError("give at least one budget: --lat-ms, --mem-kb and/or --flash-kb")
     lut = args.lut or os.environ.get(LUT_ENV)
     if not lut:
         raise InputError(f"no LUT: import board measurements with `micronas lut import` and pass "
@@ -227,7 +245,8 @@ def _search(args) -> int:
         raise InputError(f"{lut}: no LUT rows for {mcu.name} and nothing to predict from")
     data = load_dataset(args.dataset or args.data, seed=args.seed, **_data_options(args))
     config = _search_config(args)   # every SearchConfig flag (see _search_options)
-    outcome = run_search(data, latency, lat_ms=args.lat_ms, mem_kb=args.mem_kb, config=config,
+    outcome = run_search(data, latency, lat_ms=args.lat_ms, mem_kb=args.mem_kb,
+                         flash_kb=args.flash_kb, config=config,
                          out_dir=args.out, show_progress=not args.no_progress,
                          data_source=args.dataset or str(Path(args.data).resolve()),
                          deploy=deploy_config,
@@ -239,7 +258,11 @@ def _search(args) -> int:
 
     def human(r):
         b = r["budget"]
-        print(f"{r['dataset']} on {r['mcu']}: budget {b['latency_ms']} ms / {b['memory_kb']} KB")
+        print(f"{r['dataset']} on {r['mcu']}: budget {b['latency_ms']} ms / {b['memory_kb']} KB"
+              + (f" / {b['flash_kb']} KB flash" if b.get("flash_kb") is not None else ""))
+        if r.get("flash_bytes") is not None:
+            print(f"  flash {r['flash_bytes'] / 1024:.2f} KB (model "
+                  f"{r['model_flash_bytes'] / 1024:.2f} KB + runtime)")
         print(f"  latency {r['latency_ms']:.2f} ms (expected {r['expected_latency_ms']:.2f}), "
               f"peak memory {r['peak_memory_bytes'] / 1024:.2f} KB "
               f"(expected {r['expected_memory_bytes'] / 1024:.2f}), fits: {r['fits']}")
@@ -371,6 +394,8 @@ def _deploy_summary(dep) -> dict:
             "greedy_arena_head_bytes": r["memory"]["greedy_arena_head_bytes"],
             "arena_size_bytes": r["memory"]["arena_size_bytes"],
             "latency_ms": r["latency"].get("lut_ms"),
+            "flash_bytes": r["flash"].get("delivered_bytes"),
+            "model_bytes": r["flash"]["model_bytes"],
             **({"target": _target_columns(r)} if r.get("target") else {})}
 
 

@@ -7,13 +7,19 @@ every problem is one line naming the key.
     datasets: [ucihar]
     mcus: [nucleo-l552ze-q, nucleo-f446re]
     budgets: {latency_ms: [25, 50], memory_kb: [64]}   # a grid; or a list of {latency_ms, memory_kb}
+                                                       # (+ flash_kb: delivered flash, KB)
     seeds: [0]
+    methods: [micronas, darts, random]                 # optional (default micronas) or `method: X`
+    data: {window: 128, step: 64}                      # optional: how recordings are cut
     search: {epochs: 6, retrain_epochs: 12}            # SearchConfig fields (see _config_surface)
     deploy: {qat_epochs: 1}                            # DeployConfig fields; `false` skips the stage
     resources: {cpus_per_trial: 1, max_concurrent_trials: 2}
     optuna:                                            # omit for fixed loss weights
       trials_per_point: 2
       space: {latency_over: [1, 16, log], tau_end: [0.05, 0.5, log]}
+      storage: sqlite:////shared/optuna.db             # optional: where the studies live (a
+                                                       # database URL or a journal file; default:
+                                                       # <storage>/optuna/<name>.journal if local)
 """
 
 from __future__ import annotations
@@ -42,19 +48,26 @@ TUNABLE = {
 DEFAULT_SPACE = {"latency_over": (0.5, 16.0, True), "memory_over": (0.5, 16.0, True),
                  "tau_end": (0.05, 0.5, True)}
 _TOP = {"name", "storage", "lut", "datasets", "mcus", "budgets", "seeds", "search", "deploy",
-        "resources", "optuna", "method", "max_failures", "description", "protocol", "sharing",
-        "dry"}
+        "resources", "optuna", "method", "methods", "max_failures", "description", "protocol",
+        "sharing", "dry", "data"}
+
+# The method whose hardware-loss weights Optuna tunes and which searches on a shared supernet;
+# a grid point of any other method (the baselines) runs one trial with fixed settings.
+DEFAULT_METHOD = "micronas"
 
 
 @dataclass(frozen=True)
 class Point:
-    """One grid point: one data set, board, budget and seed — one Optuna study."""
+    """One grid point: one data set, board, budget, seed and method — one Optuna study (for
+    micronas; a baseline's point is one trial)."""
 
     dataset: str
     mcu: str
     latency_ms: float | None
     memory_kb: float | None
     seed: int
+    method: str = DEFAULT_METHOD
+    flash_kb: float | None = None      # delivered flash (model + runtime); None: no budget
 
     @property
     def label(self) -> str:
@@ -65,14 +78,19 @@ class Point:
     def key(self) -> str:
         lat = "none" if self.latency_ms is None else f"{self.latency_ms:g}ms"
         mem = "none" if self.memory_kb is None else f"{self.memory_kb:g}kb"
-        return f"{self.label}-{self.mcu}-{lat}-{mem}-seed{self.seed}"
+        # micronas points keep the key they had before sweeps held several methods: the
+        # results, Optuna studies and infeasible rows of earlier sweeps are found by it.
+        method = "" if self.method == DEFAULT_METHOD else f"-{self.method}"
+        # Points without a flash budget keep their key too.
+        flash = "" if self.flash_kb is None else f"-{self.flash_kb:g}kbflash"
+        return f"{self.label}-{self.mcu}-{lat}-{mem}{flash}-seed{self.seed}{method}"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 # Spec keys added after fingerprints existed, with their defaults (see SweepSpec.fingerprint).
-_LATER_KEYS = {"protocol": "official", "gpus_per_trial": 0.0, "sharing": "none", "dry": None}
+_LATER_KEYS = {"window": None, "step": None, "protocol": "official", "gpus_per_trial": 0.0, "sharing": "none", "dry": None}
 
 # none: every trial trains its own supernet (MicroNAS); supernet: one per data set and seed
 # (orchestrator/_shared.py), its weights shared by every grid point, inherited by retraining.
@@ -91,6 +109,9 @@ class OptunaSettings:
     space: dict = field(default_factory=lambda: dict(DEFAULT_SPACE))  # name -> (low, high, log)
     startup_trials: int = 2   # random trials before TPE models anything (small studies)
     objective: str = "val_neg_log_loss"   # see OBJECTIVES
+    # Where the studies live (a database URL or a journal file; see orchestrator/_optuna.py).
+    # None: a journal file beside a local store, in memory for a remote one (Sweep.optuna_url).
+    storage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,19 +121,21 @@ class SweepSpec:
     lut: str
     datasets: tuple[str, ...]
     mcus: tuple[str, ...]
-    budgets: tuple[tuple[float | None, float | None], ...]
+    budgets: tuple[tuple[float | None, ...], ...]   # (lat, mem) or (lat, mem, flash)
     seeds: tuple[int, ...]
     search: dict
     deploy: dict | None
     cpus_per_trial: float
     max_concurrent_trials: int
     optuna: OptunaSettings | None
-    method: str = "micronas"
+    methods: tuple[str, ...] = (DEFAULT_METHOD,)   # `method: X` is the one-element form
     max_failures: int = 1
     protocol: str = "official"   # search_core.data.parse_protocol's names
     gpus_per_trial: float = 0.0  # Ray's GPU share per trial (its search's device: auto)
     sharing: str = "none"        # "supernet": one shared supernet per data set and seed
     dry: str | None = None       # a store URL: trials draw rows from it instead of training
+    window: int | None = None    # `data: {window, step}`: how recordings are cut (None: the
+    step: int | None = None      # source's own; see search_core.data.cuts_windows)
     source: str = "<spec>"
 
     @property
@@ -120,17 +143,38 @@ class SweepSpec:
         return self.optuna.objective if self.optuna else OptunaSettings.objective
 
     def data_options(self) -> dict:
-        """load_dataset's keywords for this sweep's protocol."""
+        """load_dataset's keywords for this sweep's protocol and `data` section."""
         from search_core.data import parse_protocol
-        return parse_protocol(self.protocol)
+        windowing = {"window": self.window, "step": self.step}
+        return {**parse_protocol(self.protocol),
+                **{k: v for k, v in windowing.items() if v is not None}}
 
     def points(self) -> list[Point]:
-        return [Point(d, m, lat, mem, s) for d in self.datasets for m in self.mcus
-                for lat, mem in self.budgets for s in self.seeds]
+        """Every method on the same grid: the same data sets, boards, budgets and seeds (so the
+        same splits), method by method."""
+        return [Point(d, m, lat, mem, s, method=method, flash_kb=flash[0] if flash else None)
+                for method in self.methods for d in self.datasets for m in self.mcus
+                for lat, mem, *flash in self.budgets for s in self.seeds]
 
     @property
     def trials_per_point(self) -> int:
+        """The trials of a tuned (micronas) point; a baseline's point has one (`trials_at`)."""
         return self.optuna.trials_per_point if self.optuna else 1
+
+    def tuned(self, point: Point) -> bool:
+        """Whether Optuna tunes this point's hardware-loss weights: only micronas has them."""
+        return self.optuna is not None and point.method == DEFAULT_METHOD
+
+    def trials_at(self, point: Point) -> int:
+        return self.trials_per_point if self.tuned(point) else 1
+
+    def trial_count(self, points) -> int:
+        return sum(self.trials_at(p) for p in points)
+
+    def shares(self, method: str) -> bool:
+        """Whether this method's points search on the sweep's shared supernet (`sharing:
+        supernet` applies to micronas points; the baselines train their own as without it)."""
+        return self.sharing == "supernet" and method == DEFAULT_METHOD
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -142,11 +186,16 @@ class SweepSpec:
         Keys added since sweeps were first fingerprinted count only when set to something else
         than their default, so a sweep started before them still resumes."""
         doc = self.to_dict()
+        # One method is fingerprinted as the `method` key it always was; several as `methods`.
+        methods = doc.pop("methods")
+        doc.update({"method": methods[0]} if len(methods) == 1 else {"methods": list(methods)})
         for key, default in _LATER_KEYS.items():
             if doc.get(key) == default:
                 doc.pop(key)
         if doc.get("optuna") and doc["optuna"].get("objective") == OptunaSettings.objective:
             doc["optuna"].pop("objective")
+        if doc.get("optuna") and doc["optuna"].get("storage") is None:
+            doc["optuna"].pop("storage")
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=list)
                               .encode()).hexdigest()[:16]
 
@@ -206,6 +255,7 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
             fail(f"datasets: unknown data set {d!r} (known: {', '.join(KNOWN_DATASETS)}; or the "
                  f"path of a data file or folder)")
     datasets = tuple(d if _is_known_dataset(d) else _absolute(d) for d in datasets)
+    window, step = _windowing(doc.get("data"), datasets, fail)
     mcus = _names(doc["mcus"], "mcus", fail)
     budgets = _budgets(doc["budgets"], fail)
     seeds = doc.get("seeds", [0])
@@ -237,10 +287,7 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     concurrent = resources.get("max_concurrent_trials", 0)
     if not isinstance(concurrent, int) or isinstance(concurrent, bool) or concurrent < 0:
         fail("resources.max_concurrent_trials must be a non-negative integer (0: as many as fit)")
-    from search_core import METHODS
-    method = doc.get("method", "micronas")
-    if method not in METHODS:
-        fail(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    methods = _methods(doc, fail)
     max_failures = doc.get("max_failures", 1)
     if not isinstance(max_failures, int) or isinstance(max_failures, bool) or max_failures < 0:
         fail("max_failures must be a non-negative integer")
@@ -258,16 +305,27 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
         if not isinstance(dry, str) or not dry.strip():
             fail("dry must be the URL of a results store to draw rows from")
         dry = _absolute(dry)
-    if sharing == "supernet" and method != "micronas":
-        fail(f"method {method} does not search on a shared supernet: use sharing: none")
-    if method != "micronas" and optuna is not None:
-        fail(f"method {method} has no hardware-loss weights to tune: remove the optuna section")
+    # Several methods: sharing and Optuna apply to the micronas points (the baselines run one
+    # trial per point with their own supernet); a sweep without micronas cannot use either.
+    baseline = f"method {methods[0]}" if len(methods) == 1 else f"methods {', '.join(methods)}"
+    if sharing == "supernet" and DEFAULT_METHOD not in methods:
+        fail(f"{baseline}: no shared supernet to search on (only micronas has one): use "
+             f"sharing: none" if len(methods) > 1 else
+             f"{baseline} does not search on a shared supernet: use sharing: none")
+    if DEFAULT_METHOD not in methods and optuna is not None:
+        fail(f"{baseline}: no hardware-loss weights to tune (only micronas has them): remove the "
+             f"optuna section" if len(methods) > 1 else
+             f"{baseline} has no hardware-loss weights to tune: remove the optuna section")
+    if sharing == "supernet" and len(methods) > 1 and \
+            (doc.get("search") or {}).get("retrain_from") == "inherited":
+        fail("search.retrain_from: inherited needs the shared supernet, which only the micronas "
+             "points search on: leave retrain_from out (it is inherited for those points)")
     spec = SweepSpec(name=name, storage=storage, lut=lut, datasets=datasets, mcus=mcus,
                      budgets=budgets, seeds=tuple(seeds), search=search, deploy=deploy,
                      cpus_per_trial=float(cpus), max_concurrent_trials=concurrent, optuna=optuna,
                      gpus_per_trial=float(gpus),
-                     method=method, max_failures=max_failures, protocol=protocol,
-                     sharing=sharing, dry=dry, source=source)
+                     methods=methods, max_failures=max_failures, protocol=protocol,
+                     sharing=sharing, dry=dry, window=window, step=step, source=source)
     _check_configs(spec, fail)
     return spec
 
@@ -277,6 +335,52 @@ def _no_unknown(doc: dict, known: set, where: str, fail) -> None:
     if unknown:
         fail(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(where + k for k in unknown)} "
              f"(known: {', '.join(sorted(known))})")
+
+
+def _methods(doc: dict, fail) -> tuple[str, ...]:
+    """`methods: [micronas, darts, random]`, or `method: X` (the one-element form)."""
+    from search_core import METHODS
+
+    if "method" in doc and "methods" in doc:
+        fail("method and methods are both set: list every method under methods")
+    if "methods" not in doc:
+        method = doc.get("method", DEFAULT_METHOD)
+        if method not in METHODS:
+            fail(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        return (method,)
+    methods = _names(doc["methods"], "methods", fail)
+    for m in methods:
+        if m not in METHODS:
+            fail(f"methods: unknown method {m!r} (known: {', '.join(METHODS)})")
+    return methods
+
+
+def _windowing(value, datasets, fail) -> tuple[int | None, int | None]:
+    """`data: {window: N, step: N}`: how the data sets cut from recordings are windowed; each
+    data set must be one (a windowed one has nothing to cut)."""
+    from search_core.data import MIN_WINDOW, cuts_windows
+
+    section = _section(value, "data", {"window", "step"}, fail)
+    out = []
+    for key in ("window", "step"):
+        v = section.get(key)
+        low = MIN_WINDOW if key == "window" else 1
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            fail(f"data.{key} must be an integer >= {low}"
+                 + (" (the search space's shortest window)" if key == "window" else "")
+                 + f", got {v!r}")
+        out.append(v)
+    if section:
+        key = "data." + next(k for k in ("window", "step") if k in section)
+        for d in datasets:
+            try:
+                cuts = cuts_windows(d)
+            except InputError as exc:
+                fail(f"datasets: {exc}")
+            if not cuts:
+                fail(f"{key}: {d} is already cut into windows; window and step apply to data "
+                     "cut from recordings (CSV/Parquet long form, .mat, ucihar, hapt, hapt12)")
+    return out[0], out[1]
 
 
 def _absolute(url: str) -> str:
@@ -313,31 +417,44 @@ def _budget_value(value, what: str, fail) -> float | None:
     return float(value)
 
 
+_BUDGET_KEYS = ("latency_ms", "memory_kb", "flash_kb")
+
+
+def _budget_point(lat, mem, flash) -> tuple:
+    # (latency, memory) as budgets always were; a flash budget makes it a triple, so that specs
+    # without one keep their fingerprint.
+    return (lat, mem) if flash is None else (lat, mem, flash)
+
+
 def _budgets(value, fail) -> tuple:
     if isinstance(value, dict):
-        _no_unknown(value, {"latency_ms", "memory_kb"}, "budgets.", fail)
-        lats = value.get("latency_ms", [None])
-        mems = value.get("memory_kb", [None])
-        lats = lats if isinstance(lats, list) else [lats]
-        mems = mems if isinstance(mems, list) else [mems]
-        if not lats or not mems:
-            fail("budgets: empty grid (latency_ms and memory_kb need at least one value each)")
-        pairs = [(_budget_value(lat, "latency_ms", fail), _budget_value(mem, "memory_kb", fail))
-                 for lat in lats for mem in mems]
+        _no_unknown(value, set(_BUDGET_KEYS), "budgets.", fail)
+        axes = []
+        for key in _BUDGET_KEYS:
+            values = value.get(key, [None])
+            axes.append(values if isinstance(values, list) else [values])
+        if not all(axes):
+            fail("budgets: empty grid (latency_ms, memory_kb and flash_kb need at least one "
+                 "value each)")
+        pairs = [_budget_point(_budget_value(lat, "latency_ms", fail),
+                               _budget_value(mem, "memory_kb", fail),
+                               _budget_value(flash, "flash_kb", fail))
+                 for lat in axes[0] for mem in axes[1] for flash in axes[2]]
     elif isinstance(value, list):
         if not value:
             fail("budgets: empty list")
         pairs = []
         for entry in value:
             if not isinstance(entry, dict):
-                fail("budgets: each list entry is a mapping {latency_ms, memory_kb}")
-            _no_unknown(entry, {"latency_ms", "memory_kb"}, "budgets[].", fail)
-            pairs.append((_budget_value(entry.get("latency_ms"), "latency_ms", fail),
-                          _budget_value(entry.get("memory_kb"), "memory_kb", fail)))
+                fail("budgets: each list entry is a mapping {latency_ms, memory_kb, flash_kb}")
+            _no_unknown(entry, set(_BUDGET_KEYS), "budgets[].", fail)
+            pairs.append(_budget_point(*(_budget_value(entry.get(k), k, fail)
+                                         for k in _BUDGET_KEYS)))
     else:
-        fail("budgets must be a grid {latency_ms: [...], memory_kb: [...]} or a list of points")
-    if any(lat is None and mem is None for lat, mem in pairs):
-        fail("budgets: every point needs a latency or a memory budget")
+        fail("budgets must be a grid {latency_ms: [...], memory_kb: [...], flash_kb: [...]} or a "
+             "list of points")
+    if any(all(v is None for v in point) for point in pairs):
+        fail("budgets: every point needs a latency or a memory budget (or a flash budget)")
     if len(set(pairs)) != len(pairs):
         fail("budgets: duplicate points")
     return tuple(pairs)
@@ -357,8 +474,9 @@ def _optuna(value, fail) -> OptunaSettings | None:
         return None
     if not isinstance(value, dict):
         fail("optuna must be a mapping (trials_per_point, seed, space, startup_trials)")
-    _no_unknown(value, {"trials_per_point", "seed", "space", "startup_trials", "objective"},
-                "optuna.", fail)
+    _no_unknown(value, {"trials_per_point", "seed", "space", "startup_trials", "objective",
+                        "storage"}, "optuna.", fail)
+    storage = _optuna_storage(value.get("storage"), fail)
     objective = value.get("objective", OptunaSettings.objective)
     if objective not in OBJECTIVES:
         fail(f"optuna.objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
@@ -391,7 +509,49 @@ def _optuna(value, fail) -> OptunaSettings | None:
                      f"0 <= low < high (low > 0 for log), got {rng!r}")
             space[name] = (float(rng[0]), float(rng[1]), log)
     return OptunaSettings(trials_per_point=n, seed=seed, space=space, startup_trials=startup,
-                          objective=objective)
+                          objective=objective, storage=storage)
+
+
+def is_database_url(url: str) -> bool:
+    """Whether an `optuna.storage` value (as parsed) is a database URL (sqlite:///...,
+    postgresql://...); anything else is a journal file's path."""
+    return "://" in url
+
+
+def _optuna_storage(value, fail) -> str | None:
+    """`optuna.storage`: a SQLAlchemy database URL (sqlite:///..., postgresql://...) or the path of
+    a journal file; relative paths made absolute. The spec is saved with the sweep: no password."""
+    if value is None:
+        return None
+    what = ("optuna.storage must be a database URL (sqlite:///studies.db, postgresql://host/db) "
+            "or the path of a journal file")
+    if not isinstance(value, str) or not value.strip():
+        fail(f"{what}, got {value!r}")
+    value = value.strip().removeprefix("file://")
+    if "://" not in value:
+        if value.endswith("/") or Path(_absolute(value)).is_dir():
+            fail(f"optuna.storage: {value} is a folder: name the journal file (e.g. "
+                 f"{value.rstrip('/')}/studies.journal)")
+        return _absolute(value)
+    scheme = value.split("://", 1)[0].lower()
+    if scheme in ("s3", "s3a", "gs", "gcs", "az", "abfs", "http", "https"):
+        fail(f"optuna.storage: {scheme}:// holds no Optuna storage (a journal needs a file "
+             f"system with file locks): use a database URL (postgresql://host/db) or a shared "
+             f"folder's journal file")
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    try:
+        url = make_url(value)
+        url.get_dialect()   # the dialect is known (its driver is checked by Sweep.check)
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        fail(f"{what}, got {value!r}")
+    if url.password:
+        fail("optuna.storage: no password in the spec (it is saved with the sweep): give it to "
+             "the database driver (e.g. PGPASSWORD or ~/.pgpass for PostgreSQL)")
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not Path(url.database).is_absolute():
+        url = url.set(database=_absolute(url.database))
+    return url.render_as_string(hide_password=False)
 
 
 def _check_configs(spec: SweepSpec, fail) -> None:
@@ -406,13 +566,14 @@ def _check_configs(spec: SweepSpec, fail) -> None:
         fail(f"bad search or deploy setting ({exc})")
 
 
-def search_config(spec: SweepSpec, seed: int, params: dict):
-    """The SearchConfig of one trial: the spec's `search` section, then the tuned values."""
+def search_config(spec: SweepSpec, seed: int, params: dict, method: str = DEFAULT_METHOD):
+    """The SearchConfig of one trial of `method`: the spec's `search` section, then the tuned
+    values."""
     from search_core import BudgetPenalty, HardwareLoss, SearchConfig
 
     # Under sharing, a network inherits its weights from the shared supernet unless the spec
     # says otherwise (retrain_from: scratch keeps MicroNAS's retraining from fresh weights).
-    values = {**({"retrain_from": "inherited"} if spec.sharing == "supernet" else {}),
+    values = {**({"retrain_from": "inherited"} if spec.shares(method) else {}),
               **spec.search, **params}
     weights = {"latency": {}, "memory": {}}
     for name, (which, side) in surface.LOSS_KEYS.items():

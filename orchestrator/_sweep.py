@@ -7,10 +7,13 @@
 A sweep is resumable by name: its Tune experiment (trial checkpoints and the Optuna studies, which
 Tune checkpoints with the search algorithm) lives under `<storage>/tune/<name>`, its spec's
 fingerprint under `<storage>/sweeps/<name>/spec.json`. Running a finished sweep again adds nothing.
+The Optuna studies also live in an Optuna storage that Optuna's own tools open (`optuna_url`):
+`<storage>/optuna/<name>.journal` for a local store, or the spec's `optuna.storage`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -22,8 +25,9 @@ from pathlib import Path
 from lut_store import InputError
 from lut_store import storage
 
-from ._spec import Point, SweepSpec
-from ._store import ResultsStore
+from ._spec import Point, SweepSpec, is_database_url
+from ._store import COMPACT_AT, ResultsStore
+from ._sweep_progress import SweepProgress, progress_callback, quiet_tune, use_callbacks
 
 # Keep a local Ray on loopback, quiet and without auth (see STACK.md); a cluster sets its own.
 LOCAL_RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
@@ -79,6 +83,8 @@ class Sweep:
         if spec.lut != self.store.lut_url:
             check_storage(spec.lut, write=False)
         self._check_fingerprint()
+        if self.optuna_url:
+            check_optuna_storage(self.optuna_url)
         if spec.deploy and spec.deploy.get("target"):   # toolchain, QEMU, $MICRONAS_TFLM here
             from search_core.deploy import require_target
             require_target(spec.deploy["target"])
@@ -100,7 +106,7 @@ class Sweep:
         for point in spec.points():
             try:
                 plan_budget(data[point.dataset], latency[point.mcu], point.latency_ms,
-                            point.memory_kb)
+                            point.memory_kb, point.flash_kb)
             except InputError as exc:
                 plan.infeasible.append((point, str(exc)))
             else:
@@ -128,8 +134,10 @@ class Sweep:
 
     # --- the run -------------------------------------------------------------------------------
     def run(self, plan: Plan | None = None, *, verbose: int = 1,
-            say=lambda line: print(line, flush=True)) -> dict:
-        """Run (or resume) every trial; returns the summary (rows and best trial per point)."""
+            say=lambda line: print(line, flush=True), bar: bool = False) -> dict:
+        """Run (or resume) every trial; returns the summary (rows and best trial per point).
+        `say` gets one line per finished trial; `verbose` 1 adds Tune's status tables, `bar` a
+        progress bar (orchestrator/_sweep_progress.py)."""
         plan = plan or self.check()
         spec = self.spec
         storage.write_bytes(self._spec_url,
@@ -143,7 +151,12 @@ class Sweep:
         start = time.perf_counter()
         self.shared = {}
         if plan.runnable:
-            self._tune(plan, verbose, say)
+            self._tune(plan, verbose, say, bar)
+            # A row file per trial reads at a request per file: merge the big partitions now.
+            merged = self.store.compact(at_least=COMPACT_AT)
+            if merged["partitions"]:
+                say(f"results: {merged['files_merged']} row files compacted into "
+                    f"{merged['partitions']}")
         return self.summary(wall_s=time.perf_counter() - start)
 
     def _shared_stage(self, plan: Plan, say) -> None:
@@ -154,7 +167,7 @@ class Sweep:
         from ._shared import shared_task
 
         spec = self.spec
-        wanted = sorted({(p.dataset, p.seed) for p in plan.runnable})
+        wanted = sorted({(p.dataset, p.seed) for p in plan.runnable if spec.shares(p.method)})
         task = ray.remote(shared_task).options(num_cpus=spec.cpus_per_trial,
                                                num_gpus=spec.gpus_per_trial,
                                                max_retries=spec.max_failures,
@@ -176,24 +189,27 @@ class Sweep:
         now = datetime.now(timezone.utc)
         self.store.write({
             "trial_key": self._infeasible_key(point), "sweep": self.spec.name,
-            "method": self.spec.method, "status": "infeasible", "reason": reason,
+            "method": point.method, "status": "infeasible", "reason": reason,
             "dataset": point.label,
             "mcu": point.mcu, "lat_budget_ms": point.latency_ms, "mem_budget_kb": point.memory_kb,
+            "flash_budget_kb": point.flash_kb,
             "seed": point.seed, "point": point.key, "optuna_trial": -1,
             "started_at": now, "finished_at": now, "git_revision": git_revision()})
 
-    def _tune(self, plan: Plan, verbose: int, say) -> None:
+    def _tune(self, plan: Plan, verbose: int, say, bar: bool = False) -> None:
         import ray
         from ray import tune
 
-        from ._optuna import PointSearcher, StudyExport
+        from ._optuna import PointSearcher, StudyExport, open_storage
         from ._trial import METRIC, run_trial
 
         spec = self.spec
         keep_credentials_out_of_ray()
         started_here = start_ray()
+        quiet = contextlib.ExitStack()   # Tune's and Optuna's own output, unless verbose
+        quiet.enter_context(quiet_tune(verbose))
         try:
-            if spec.sharing == "supernet":
+            if any(spec.shares(p.method) for p in plan.runnable):
                 self._shared_stage(plan, say)
             trainable = tune.with_resources(
                 tune.with_parameters(run_trial, spec=spec,
@@ -201,21 +217,29 @@ class Sweep:
                                      predictor=plan.predictor),
                 {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
             path = storage.join(self.tune_url, spec.name)
-            callbacks = [_trial_lines(say)]
+            progress = SweepProgress(spec.name, spec.trial_count(plan.runnable), say, bar=bar)
+            callbacks = [progress_callback(progress)]
             if _can_restore(path):
                 say(f"resuming sweep {spec.name} from {path}")
                 tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
                                            resume_errored=True)
+                use_callbacks(tuner, callbacks, verbose)
             else:
                 points = [{**p.to_dict(), "key": p.key} for p in plan.runnable]
                 searcher = PointSearcher(points, spec.trials_per_point, spec.optuna,
                                          metric=METRIC, mode="max",
-                                         on_complete=StudyExport(self.studies_url))
+                                         on_complete=StudyExport(self.studies_url),
+                                         tuned={p.key for p in plan.runnable if spec.tuned(p)},
+                                         storage=(open_storage(self.optuna_url)
+                                                  if self.optuna_url else None),
+                                         sweep=spec.name,
+                                         attrs={"sweep": spec.name, "results": spec.storage,
+                                                "objective": spec.objective})
                 tuner = tune.Tuner(
                     trainable,
                     tune_config=tune.TuneConfig(
                         search_alg=searcher, metric=METRIC, mode="max",
-                        num_samples=len(points) * spec.trials_per_point,
+                        num_samples=spec.trial_count(plan.runnable),
                         max_concurrent_trials=spec.max_concurrent_trials or None,
                         reuse_actors=True),
                     run_config=tune.RunConfig(
@@ -225,6 +249,9 @@ class Sweep:
                         checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
             tuner.fit()
         finally:
+            quiet.close()
+            if "progress" in locals():
+                progress.close()   # an interrupted run leaves no half-drawn bar
             if started_here:
                 ray.shutdown()
 
@@ -235,6 +262,20 @@ class Sweep:
     @property
     def studies_url(self) -> str:
         return storage.join(self.spec.storage, "sweeps", self.spec.name, "optuna")
+
+    @property
+    def optuna_url(self) -> str | None:
+        """The Optuna storage of this sweep's studies (see orchestrator/_optuna.py): the spec's
+        `optuna.storage`, else a journal file beside a local store; None for a remote store
+        without `optuna.storage` (the studies live in Tune's checkpoint, their Parquet copies in
+        `studies_url`), and for a sweep without Optuna."""
+        if self.spec.optuna is None:
+            return None
+        if self.spec.optuna.storage:
+            return self.spec.optuna.storage
+        fs, path = storage.filesystem(self.spec.storage)
+        return os.path.join(path, "optuna", f"{self.spec.name}.journal") if storage.is_local(fs) \
+            else None
 
     # --- after ---------------------------------------------------------------------------------
     def summary(self, wall_s: float | None = None) -> dict:
@@ -249,7 +290,20 @@ class Sweep:
         return {"sweep": self.spec.name, "storage": self.spec.storage, "rows": int(len(rows)),
                 "status": rows["status"].value_counts().to_dict(), "best": best,
                 "studies": studies, "objective": objective_quality(rows, self.spec.objective),
-                "shared": getattr(self, "shared", {}), "wall_s": wall_s}
+                "shared": getattr(self, "shared", {}), "wall_s": wall_s,
+                **self.optuna_tools()}
+
+    def optuna_tools(self) -> dict:
+        """Where Optuna's own tools find this sweep's studies: the storage URL and the command
+        that opens it in optuna-dashboard (None while no study lives there: no Optuna, a remote
+        store without `optuna.storage`, or a sweep resumed from before studies were stored)."""
+        url = self.optuna_url
+        if url and not (is_database_url(url) or (os.path.isfile(url) and os.path.getsize(url))):
+            url = None
+        if url is None:
+            return {"optuna_storage": None, "optuna_dashboard": None}
+        from ._optuna import dashboard_command
+        return {"optuna_storage": url, "optuna_dashboard": dashboard_command(url)}
 
     def studies(self) -> dict:
         """Per point: Optuna trials, how many were infeasible, and the study's best trial."""
@@ -288,6 +342,34 @@ def objective_quality(rows, objective: str) -> dict:
             "spearman_within_points": round(sum(within) / len(within), 3) if within else None,
             "spearman_pooled": None if pooled != pooled else round(float(pooled), 3),
             "trials": int(len(done))}
+
+
+def check_optuna_storage(url: str) -> None:
+    """Before any trial: a database answers (its driver installed), a journal's folder can be
+    written. Nothing is created here (a new SQLite file is checked as a journal is)."""
+    if is_database_url(url):
+        import sqlalchemy
+        sqlite = sqlalchemy.engine.make_url(url)
+        if sqlite.get_backend_name() == "sqlite" and sqlite.database \
+                and not os.path.exists(sqlite.database):
+            return _check_new_file(url, sqlite.database)
+        try:
+            with sqlalchemy.create_engine(url).connect():
+                pass
+        except Exception as exc:  # noqa: BLE001 - driver missing, refused, unknown database
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(f"optuna.storage: cannot open {url} ({reason})") from None
+        return
+    _check_new_file(url, url)
+
+
+def _check_new_file(url: str, path: str) -> None:
+    folder = Path(path).parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"optuna.storage: cannot write {url} ({folder} is not a writable "
+                         f"folder)")
 
 
 def check_storage(url: str, write: bool = True) -> None:
@@ -353,39 +435,3 @@ def git_revision() -> str:
         except (OSError, subprocess.SubprocessError):
             _GIT = ""
     return _GIT
-
-
-def _trial_lines(say):
-    """A Ray Tune callback (built here so that importing this module does not import Ray)."""
-    from ray.tune import Callback
-
-    class TrialLines(Callback):
-        """One line per finished or failed trial, on top of Ray's own status tables."""
-
-        def __init__(self, say):
-            self.say = say
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            r = trial.last_result or {}
-            lat, mem = r.get("verified_latency_ms") or r.get("latency_ms"), \
-                r.get("verified_memory_bytes") or r.get("peak_memory_bytes")
-            acc = r.get("int8_accuracy") if r.get("int8_accuracy") is not None else r.get("test_accuracy")
-            self.say(
-                f"trial {trial.trial_id} {r.get('point', '?')}: {r.get('status', '?')}"
-                f"{' (feasible)' if r.get('feasible') else ' (infeasible for Optuna)'}; "
-                f"val {_pct(r.get('val_accuracy'))}, test {_pct(acc)}, "
-                f"{_num(lat, 'ms')}, {_num(None if mem is None else mem / 1024, 'KB')}, "
-                f"{_num(r.get('wall_s'), 's', 0)}")
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self.say(f"trial {trial.trial_id}: FAILED ({trial.error_file or 'see Ray logs'})")
-
-    return TrialLines(say)
-
-
-def _pct(v) -> str:
-    return "-" if v is None else f"{100 * v:.2f} %"
-
-
-def _num(v, unit: str, digits: int = 2) -> str:
-    return "-" if v is None else f"{v:.{digits}f} {unit}"

@@ -23,7 +23,11 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="insist on resuming an earlier run of this sweep (a plain run resumes one "
                         "anyway; with --resume, finding none is an error)")
-    p.add_argument("--quiet", action="store_true", help="no Ray status tables, only trial lines")
+    p.add_argument("--verbose", action="store_true",
+                   help="Ray Tune's status tables as well (by default: one line per finished "
+                        "trial and a progress bar)")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no progress bar, only the trial lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_sweep)
 
@@ -35,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--out", help="write the table to FILE.csv or FILE.parquet instead of printing")
     p.add_argument("--all", action="store_true", help="every column, not just the main ones")
     p.add_argument("--json", action="store_true", help="rows as JSON records")
+    p.add_argument("--compact", action="store_true",
+                   help="merge each partition's row files into one (reads then take one request "
+                        "per partition, not one per trial); prints what was merged")
     p.set_defaults(run=_results)
 
 
@@ -49,18 +56,23 @@ def _sweep(args) -> int:
         raise InputError(f"sweep {spec.name!r} has never run in {spec.storage}: nothing to resume")
     plan = sweep.check()
     say = (lambda line: None) if args.json else (lambda line: print(line, flush=True))
-    say(f"sweep {spec.name}: {len(plan.runnable)} grid points x {spec.trials_per_point} trial(s)"
-        f"{' (Optuna)' if spec.optuna else ''}, {len(plan.infeasible)} infeasible; "
+    tuned = f"{spec.trials_per_point} trial(s){' (Optuna)' if spec.optuna else ''}"
+    trials = f"{len(plan.runnable)} grid points x {tuned}" if len(spec.methods) == 1 else (
+        f"{len(plan.runnable)} grid points of {', '.join(spec.methods)}, "
+        f"{spec.trial_count(plan.runnable)} trials ({tuned} per micronas point, 1 per baseline "
+        f"point)")
+    say(f"sweep {spec.name}: {trials}, {len(plan.infeasible)} infeasible; "
         f"results in {spec.storage}")
     for note in plan.notes:
         say(f"note: {note}")
     if args.check:
         emit({"sweep": spec.name, "runnable": [p.key for p in plan.runnable],
               "infeasible": {p.key: r for p, r in plan.infeasible},
-              "trials": len(plan.runnable) * spec.trials_per_point}, args.json,
+              "trials": spec.trial_count(plan.runnable)}, args.json,
              lambda r: print(f"spec ok: {r['trials']} trials would run"))
         return 0
-    summary = sweep.run(plan, verbose=0 if args.quiet or args.json else 1, say=say)
+    summary = sweep.run(plan, verbose=1 if args.verbose and not args.json else 0, say=say,
+                        bar=not (args.no_progress or args.verbose or args.json))
 
     def human(s):
         print(f"\nsweep {s['sweep']}: {s['rows']} rows in {s['storage']} "
@@ -77,6 +89,17 @@ def _sweep(args) -> int:
                "correlation")
         print(f"  objective {o['name']}: at most {o['max_ties']} tied trial(s) per point; {rho}")
         print(f"  table: micronas results --storage {s['storage']} --sweep {s['sweep']}")
+        if s.get("optuna_storage"):
+            from ._optuna import load_study_hint, study_name
+            print(f"  Optuna studies: {s['optuna_storage']} (one per grid point, named "
+                  f"{s['sweep']}/<point>); open them with: {s['optuna_dashboard']}")
+            for key in list(s["studies"])[:1]:
+                name = study_name(s["sweep"], key)
+                print(f"  in Python: {load_study_hint(s['optuna_storage'], name)}")
+        elif spec.optuna:
+            print(f"  Optuna studies: not in an Optuna storage (a remote store without "
+                  f"optuna.storage, or a sweep started before studies were stored); as tables "
+                  f"in {sweep.studies_url}")
     emit(summary, args.json, human)
     return exit_code(summary["status"])   # 1 when a trial failed or failed its deployment
 
@@ -85,6 +108,14 @@ def _results(args) -> None:
     from ._store import ResultsStore
     from .cli import emit
 
+    if args.compact:
+        done = ResultsStore(args.storage).compact(at_least=1)
+        if args.json:
+            emit(done, True)
+        else:
+            print(f"{done['files_merged']} row files merged into {done['partitions']} "
+                  f"partition files ({done['rows']} rows) in {args.storage}")
+        return
     df = ResultsStore(args.storage).read(sweep=args.sweep, dataset=args.dataset, mcu=args.mcu)
     if not args.all:
         df = df[SHOWN + ["trial_key"]]

@@ -33,7 +33,7 @@ from search_core import (
     run_stages,
 )
 
-from ._spec import Point, SweepSpec, deploy_config, search_config
+from ._spec import DEFAULT_METHOD, Point, SweepSpec, deploy_config, search_config
 from ._store import ResultsStore
 
 STAGES = ("search", "retrain", "deploy", "store")
@@ -57,7 +57,8 @@ def run_trial(config: dict, spec: SweepSpec, provenance: dict, predictor: str | 
     import torch
     torch.set_num_threads(threads)
 
-    point = Point(**config["point"])
+    # A trial of a sweep started before points carried their method runs the sweep's one method.
+    point = Point(**{"method": spec.methods[0], **config["point"]})
     ctx = tune.get_context()
     key = f"{spec.name}/{ctx.get_trial_id()}"
     work = Path(tempfile.mkdtemp(prefix="micronas-trial-"))
@@ -148,20 +149,21 @@ class _Trial:
         self.predictor = predictor
         self.key, self.work, self.state, self.provenance = key, work, state, provenance
         self.folder = RunFolder(work)
-        self.config = search_config(spec, point.seed, params)
+        self.config = search_config(spec, point.seed, params, point.method)
         self.deploy_config = deploy_config(spec, point.seed)
         self.store = ResultsStore(spec.storage)
         self.resumed_from = ""
         self.node_id = ""
         # Inputs are loaded lazily: a trial resumed at `store` needs neither.
         self.run = SearchRun(config=self.config, lat_ms=point.latency_ms, mem_kb=point.memory_kb,
+                             flash_kb=point.flash_kb,
                              load_data=self._load_data, open_latency=self._open_latency,
-                             method=spec.method, deploy_config=self.deploy_config,
+                             method=point.method, deploy_config=self.deploy_config,
                              data_source=point.dataset, folder=self.folder,
                              # One distillation teacher per data set and split for the whole
                              # store (every sweep, every node), not one per trial.
                              teachers=storage.join(spec.storage, "teachers"),
-                             shared=self._shared if spec.sharing == "supernet" else None)
+                             shared=self._shared if spec.shares(point.method) else None)
 
     def _load_data(self):
         from search_core import load_dataset
@@ -225,10 +227,11 @@ class _Trial:
         p, c = self.point, self.config
         started, now = datetime.fromisoformat(self.state["started_at"]), datetime.now(UTC)
         return {
-            "trial_key": self.key, "sweep": self.spec.name, "method": self.spec.method,
+            "trial_key": self.key, "sweep": self.spec.name, "method": p.method,
             "dataset": p.label, "mcu": p.mcu, "protocol": self.spec.protocol,
             "dry": bool(self.spec.dry),
-            "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb, "seed": p.seed,
+            "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb,
+            "flash_budget_kb": p.flash_kb, "seed": p.seed,
             "point": p.key, "optuna_trial": self.optuna_trial,
             "latency_over": c.loss.latency.over, "latency_under": c.loss.latency.under,
             "memory_over": c.loss.memory.over, "memory_under": c.loss.memory.under,
@@ -306,11 +309,14 @@ class _Trial:
             vals = [v for v in values if v is not None]
             return max(v / target - 1.0 for v in vals) if target and vals else -1.0
         mem_target = None if p.memory_kb is None else p.memory_kb * 1024
-        return {
+        out = {
             "latency": over([row["search_latency_ms"], row.get("verified_latency_ms")], p.latency_ms),
             "memory": over([row["search_memory_bytes"], row.get("verified_memory_bytes")], mem_target),
             "deploy": 1.0 if row["status"] == "deploy_failed" else -1.0,
         }
+        if p.flash_kb is not None:   # only where the point has one: other studies keep theirs
+            out["flash"] = over([row.get("estimated_flash_kb"), row.get("flash_kb")], p.flash_kb)
+        return out
 
     def final_metrics(self, row: dict) -> dict:
         out = ({f"constraint_{k}": v for k, v in self.constraints(row).items()}
@@ -362,7 +368,7 @@ class _DryStage(Stage):
         import zlib
 
         trial = self.trial
-        source = _dry_source(trial.spec.dry)
+        source = _dry_source(trial.spec.dry, trial.point.method)
         pick = zlib.crc32(f"{trial.key}/{trial.optuna_trial}".encode()) % len(source)
         drawn = {k: (None if v != v else v) for k, v in source[pick].items()}   # NaN -> None
         trial.state["dry_row"] = drawn
@@ -383,15 +389,18 @@ DRY_FIGURES = ("architecture_json", "search_latency_ms", "search_memory_bytes", 
 _DRY_SOURCES: dict = {}
 
 
-def _dry_source(url: str) -> list[dict]:
-    """The finished rows of the source store (read once per worker process)."""
-    if url not in _DRY_SOURCES:
+def _dry_source(url: str, method: str) -> list[dict]:
+    """The finished rows of `method` in the source store (read once per worker process): a
+    baseline's dry trial draws a baseline's figures, not MicroNAS's."""
+    if (url, method) not in _DRY_SOURCES:
         rows = ResultsStore(url).read()
-        rows = rows[rows["status"] == "ok"]
+        # Rows from before the method column count as micronas (as the report reads them).
+        of = rows["method"].fillna("").replace("", DEFAULT_METHOD)
+        rows = rows[(rows["status"] == "ok") & (of == method)]
         if rows.empty:
-            raise InputError(f"dry: {url} holds no finished trial to draw from")
-        _DRY_SOURCES[url] = rows[list(DRY_FIGURES)].to_dict("records")
-    return _DRY_SOURCES[url]
+            raise InputError(f"dry: {url} holds no finished {method} trial to draw from")
+        _DRY_SOURCES[url, method] = rows[list(DRY_FIGURES)].to_dict("records")
+    return _DRY_SOURCES[url, method]
 
 
 class _StoreStage(Stage):

@@ -21,8 +21,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import (_lut_commands, _profile_commands, _report_commands, _search_commands,
-                   _submit_commands, _sweep_commands)
+    from . import (_data_commands, _lut_commands, _profile_commands, _report_commands,
+                   _search_commands, _status_commands, _submit_commands, _sweep_commands)
 
     parser = _Parser(prog="micronas", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -30,9 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     _lut_commands.register(sub)
     _search_commands.register(sub)
     _sweep_commands.register(sub)
+    _status_commands.register(sub)
     _report_commands.register(sub)
     _submit_commands.register(sub)
     _profile_commands.register(sub)
+    _data_commands.register(sub)
     return parser
 
 

@@ -77,7 +77,10 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                 priced = params.probabilities() if config.cost_on_distribution else r
                 lat = cost.expected_latency_ms(priced)
                 mem = cost.expected_peak_memory_bytes(priced)
-                loss = config.loss(ce.to(lat.device), lat, mem, lat_t, mem_t)
+                flash = (cost.expected_flash_bytes(priced) if budget.flash_bytes is not None
+                         else None)
+                loss = config.loss(ce.to(lat.device), lat, mem, lat_t, mem_t,
+                                   flash, budget.flash_bytes)
                 # Gradients for the logits only: the weights' would be thrown away, and skipping
                 # them saves a third of the backward pass. (Reducing cells leave their skip
                 # logit unused: its gradient stays None.)
@@ -105,6 +108,8 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
                    "train_loss": sums["ce"] / max(sums["n"], 1),
                    "expected_latency_ms": float(cost.expected_latency_ms(p)),
                    "expected_memory_bytes": float(cost.expected_peak_memory_bytes(p)),
+                   **({"expected_flash_bytes": float(cost.expected_flash_bytes(p))}
+                      if budget.flash_bytes is not None else {}),
                    "argmax": params.argmax().to_json(), "seconds": time.perf_counter() - start}
         history.append(row)
         if progress:
@@ -129,7 +134,7 @@ def search_architecture(data: Dataset, cost: CostModel, budget: Budget, config: 
     return Derivation(arch, {
         "derived": json.loads(chosen.to_json()), "repairs": repairs, "fills": fills,
         "search_latency_ms": cost.latency_ms(chosen), "search_memory_bytes": chosen_mem,
-        "search_fits": bool(budget.violation(cost.latency_ms(chosen), chosen_mem) == 0),
+        "search_fits": bool(budget.violation_of(chosen, cost) == 0),
         "expected_latency_ms": float(cost.expected_latency_ms(expected).detach()),
         "expected_memory_bytes": float(cost.expected_peak_memory_bytes(expected).detach()),
         "search_s": outcome.seconds, "search_history": outcome.history,

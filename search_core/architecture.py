@@ -301,6 +301,12 @@ class NetworkOp:
     inputs: tuple[int, ...]    # tensor ids (activations only; weights are constants)
     output: int
 
+    @property
+    def layer(self) -> str:
+        """Its Keras layer's name in the deployed graph (the exported tensors are named after
+        it, so the flash price counts its length): "op004_sf0_branch5"."""
+        return f"op{self.index:03d}_{self.name.replace('.', '_')}"
+
 
 @dataclass(frozen=True)
 class NetworkGraph:

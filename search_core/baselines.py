@@ -61,7 +61,7 @@ def sample_fitting(space: SearchSpace, cost: CostModel, budget: Budget, rng: ran
         arch = Architecture(space.input_steps, space.input_channels, space.n_classes,
                             tuple(rng.choice(tr) for _ in range(space.n_tr_cells)),
                             tuple(rng.choice(red if s.reduce else norm) for s in space.sf_shapes))
-        if budget.violation(cost.latency_ms(arch), cost.memory(arch).peak_bytes) == 0:
+        if budget.violation_of(arch, cost) == 0:
             return arch
     return repair(arch, cost, budget)[0]
 
@@ -100,7 +100,7 @@ def _summary(arch: Architecture, cost: CostModel, budget: Budget, seconds: float
     lat, mem = cost.latency_ms(arch), cost.memory(arch).peak_bytes
     return {"derived": json.loads(arch.to_json()), "repairs": [], "fills": [],
             "search_latency_ms": lat, "search_memory_bytes": mem,
-            "search_fits": bool(budget.violation(lat, mem) == 0), **expected,
+            "search_fits": bool(budget.violation_of(arch, cost) == 0), **expected,
             "search_s": seconds, "search_history": history}
 
 

@@ -21,19 +21,30 @@ from .hardware import CostModel
 
 @dataclass(frozen=True)
 class Budget:
-    """Latency in ms and peak RAM in bytes; None means unconstrained."""
+    """Latency in ms, peak RAM in bytes and delivered flash in bytes (model + runtime); None
+    means unconstrained."""
 
     latency_ms: float | None = None
     memory_bytes: float | None = None
+    flash_bytes: float | None = None
 
-    def violation(self, latency_ms: float, memory_bytes: float) -> float:
+    def violation(self, latency_ms: float, memory_bytes: float,
+                  flash_bytes: float | None = None) -> float:
         """Σ log(cost / target) over the budgets that are exceeded (0 when everything fits)."""
         v = 0.0
         if self.latency_ms is not None and latency_ms > self.latency_ms:
             v += math.log(latency_ms / self.latency_ms)
         if self.memory_bytes is not None and memory_bytes > self.memory_bytes:
             v += math.log(memory_bytes / self.memory_bytes)
+        if self.flash_bytes is not None and flash_bytes is not None and \
+                flash_bytes > self.flash_bytes:
+            v += math.log(flash_bytes / self.flash_bytes)
         return v
+
+    def violation_of(self, arch: Architecture, cost: CostModel) -> float:
+        """`violation` of `arch`'s exact costs (flash priced only under a flash budget)."""
+        flash = cost.flash_bytes(arch) if self.flash_bytes is not None else None
+        return self.violation(cost.latency_ms(arch), cost.peak_memory_bytes(arch), flash)
 
 
 def _smaller(options: tuple[int, ...], value: int) -> int | None:
@@ -140,7 +151,7 @@ def fill(arch: Architecture, cost: CostModel, budget: Budget,
             lp_new = log_prob(cand)
             if lp - lp_new > max_drop or (best is not None and lp_new <= best[0]):
                 continue
-            if budget.violation(cost.latency_ms(cand), cost.peak_memory_bytes(cand)) > 0:
+            if budget.violation_of(cand, cost) > 0:
                 continue
             best = (lp_new, desc, cand)
         if best is None:
@@ -158,7 +169,7 @@ def repair(arch: Architecture, cost: CostModel, budget: Budget,
     steps: list[str] = []
 
     def violation(a: Architecture) -> float:
-        return budget.violation(cost.latency_ms(a), cost.peak_memory_bytes(a))
+        return budget.violation_of(a, cost)
 
     current, v = arch, violation(arch)
     lp = log_prob(arch)
@@ -182,6 +193,7 @@ def repair(arch: Architecture, cost: CostModel, budget: Budget,
     if v > 0:
         raise InputError(
             f"no architecture near the search's choice fits the budget (latency "
-            f"{cost.latency_ms(current):.2f} ms, memory {cost.peak_memory_bytes(current)} B after "
-            f"{len(steps)} shrink steps)")
+            f"{cost.latency_ms(current):.2f} ms, memory {cost.peak_memory_bytes(current)} B"
+            + (f", flash {cost.flash_bytes(current)} B" if budget.flash_bytes is not None else "")
+            + f" after {len(steps)} shrink steps)")
     return current, steps

@@ -26,20 +26,27 @@ class BudgetPenalty:
 
 @dataclass(frozen=True)
 class HardwareLoss:
-    """The architecture step's loss: cross-entropy + latency penalty + memory penalty."""
+    """The architecture step's loss: cross-entropy + latency, memory and flash penalties (the
+    flash one only where a flash budget is set)."""
 
     latency: BudgetPenalty = BudgetPenalty()
     memory: BudgetPenalty = BudgetPenalty()
+    flash: BudgetPenalty = BudgetPenalty()
 
     @classmethod
     def none(cls) -> "HardwareLoss":
         """No hardware awareness at all (the DARTS baseline)."""
-        return cls(BudgetPenalty(0.0, 0.0), BudgetPenalty(0.0, 0.0))
+        return cls(BudgetPenalty(0.0, 0.0), BudgetPenalty(0.0, 0.0), BudgetPenalty(0.0, 0.0))
 
     def __call__(self, ce: torch.Tensor, latency_ms: torch.Tensor, memory_bytes: torch.Tensor,
-                 lat_target_ms: float | None, mem_target_bytes: float | None) -> torch.Tensor:
-        return (ce + self.latency(latency_ms, lat_target_ms)
+                 lat_target_ms: float | None, mem_target_bytes: float | None,
+                 flash_bytes: torch.Tensor | None = None,
+                 flash_target_bytes: float | None = None) -> torch.Tensor:
+        loss = (ce + self.latency(latency_ms, lat_target_ms)
                 + self.memory(memory_bytes, mem_target_bytes))
+        if flash_bytes is not None and flash_target_bytes is not None:
+            loss = loss + self.flash(flash_bytes, flash_target_bytes)
+        return loss
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lut_store import InputError
+
 from ._config import SearchConfig
 from ._versions import versions
 from .architecture import Architecture
@@ -42,9 +44,18 @@ def provenance(data) -> dict:
     return {**versions(), "data_sha256": data.content_hash()}
 
 
+def _flash_or_none(cost, arch) -> int | None:
+    """A board without a recorded runtime size has no delivered-flash price (only a flash budget
+    needs one: it is refused before the search)."""
+    try:
+        return cost.flash_bytes(arch)
+    except InputError:
+        return None
+
+
 def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | None,
              config: SearchConfig, derivation: Derivation, trained,
-             data_source: str | None = None) -> dict:
+             data_source: str | None = None, flash_kb: float | None = None) -> dict:
     """result.json: budgets, exact and expected costs, metrics, timings, provenance."""
     arch, s = derivation.architecture, derivation.summary
     mcu = latency.mcu
@@ -55,7 +66,8 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "protocol": data.protocol,
         "mcu": mcu.name, "clock_hz": mcu.clock_hz,
         "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
-                   "memory_bytes_effective": budget.memory_bytes},
+                   "memory_bytes_effective": budget.memory_bytes,
+                   "flash_kb": flash_kb, "flash_bytes_effective": budget.flash_bytes},
         "architecture": json.loads(arch.to_json()),
         "derived": s["derived"], "repairs": s["repairs"], "fills": s["fills"],
         "search_latency_ms": s["search_latency_ms"], "search_memory_bytes": s["search_memory_bytes"],
@@ -63,9 +75,12 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
         "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
         "scratch_bytes": mem.scratch_bytes,
+        # Delivered flash (model + runtime), priced before export; the deployment measures it.
+        "flash_bytes": _flash_or_none(cost, arch),
+        "model_flash_bytes": cost.model_flash_bytes(arch),
         "expected_latency_ms": s["expected_latency_ms"],
         "expected_memory_bytes": s["expected_memory_bytes"],
-        "fits": bool(budget.violation(cost.latency_ms(arch), mem.peak_bytes) == 0),
+        "fits": bool(budget.violation_of(arch, cost) == 0),
         "val_accuracy": trained.val_accuracy,
         **{f"val_{k}": v for k, v in (trained.val_scores or {}).items() if k != "accuracy"},
         "test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"],
@@ -112,6 +127,7 @@ class SearchOutcome:
     device: str = "cpu"                # where the network was retrained
     val_macro_f1: float | None = None
     val_neg_log_loss: float | None = None
+    flash_bytes: int | None = None     # delivered flash (model + runtime), priced exactly
 
     @classmethod
     def from_result(cls, result: dict) -> SearchOutcome:
@@ -129,7 +145,8 @@ class SearchOutcome:
                    protocol=result.get("protocol", "official"), shared=result.get("shared"),
                    device=(result.get("device") or {}).get("retrain", "cpu"),
                    val_macro_f1=result.get("val_macro_f1"),
-                   val_neg_log_loss=result.get("val_neg_log_loss"))
+                   val_neg_log_loss=result.get("val_neg_log_loss"),
+                   flash_bytes=result.get("flash_bytes"))
 
     @classmethod
     def unretrained(cls, derivation: Derivation, cost, budget, config: SearchConfig, latency,
@@ -141,9 +158,10 @@ class SearchOutcome:
                    search_memory_bytes=s["search_memory_bytes"], search_fits=s["search_fits"],
                    repairs=tuple(s["repairs"]), expected_latency_ms=s["expected_latency_ms"],
                    expected_memory_bytes=s["expected_memory_bytes"], latency_ms=lat,
-                   peak_memory_bytes=mem, fits=bool(budget.violation(lat, mem) == 0),
+                   peak_memory_bytes=mem, fits=bool(budget.violation_of(arch, cost) == 0),
                    lut_hash=latency.lut.content_hash(), versions=provenance(data),
-                   config=config.to_json_dict(), protocol=data.protocol, shared=s.get("shared"))
+                   config=config.to_json_dict(), protocol=data.protocol, shared=s.get("shared"),
+                   flash_bytes=_flash_or_none(cost, arch))
 
     def to_row(self) -> dict:
         """The results-store columns of the search (None: not retrained)."""
@@ -156,6 +174,7 @@ class SearchOutcome:
             "expected_memory_bytes": self.expected_memory_bytes,
             "latency_ms": self.latency_ms, "peak_memory_bytes": self.peak_memory_bytes,
             "fits": self.fits, "protocol": self.protocol, "shared_key": self.shared,
+            "estimated_flash_kb": None if self.flash_bytes is None else self.flash_bytes / 1024,
             "device": self.device,
             "val_accuracy": self.val_accuracy,
             "val_macro_f1": self.val_macro_f1, "val_neg_log_loss": self.val_neg_log_loss,
@@ -200,6 +219,9 @@ class DeploymentReport:
             "verified_memory_bytes": m["board_arena_head_bytes"],
             "greedy_memory_bytes": m["greedy_arena_head_bytes"],
             "flash_bytes": dep["flash"]["model_bytes"],
+            # The artifact's delivered flash: its bytes + the runtime's code (None: no record).
+            "flash_kb": (None if dep["flash"].get("delivered_bytes") is None
+                         else dep["flash"]["delivered_bytes"] / 1024),
             "verified_fits": dep["status"] == "passed",
             **_target_row(dep.get("target")),
         }

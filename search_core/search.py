@@ -32,18 +32,29 @@ class SearchResult:
 
 
 def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
-                mem_kb: float | None) -> tuple[Budget, CostModel]:
+                mem_kb: float | None, flash_kb: float | None = None) -> tuple[Budget, CostModel]:
     """Validate the data and the budget; refuse, before any training, a budget that no network of
-    the space meets (naming the smallest latency and memory there are)."""
-    for name, value in (("latency budget", lat_ms), ("memory budget", mem_kb)):
+    the space meets (naming the smallest latency and memory there are). A flash budget (KB of
+    delivered flash: model + runtime, capped at the board's flash) is refused below the flash of
+    the space's smallest network."""
+    for name, value in (("latency budget", lat_ms), ("memory budget", mem_kb),
+                        ("flash budget", flash_kb)):
         if value is not None and (not math.isfinite(value) or value <= 0):
             raise InputError(f"{name} must be a positive number, got {value}")
     check_searchable(data)
     mcu = latency.mcu
     sram = mcu.sram_bytes
-    budget = Budget(lat_ms, sram if mem_kb is None else min(mem_kb * 1024, sram))
+    budget = Budget(lat_ms, sram if mem_kb is None else min(mem_kb * 1024, sram),
+                    None if flash_kb is None else min(flash_kb * 1024, mcu.flash_bytes))
     space = SearchSpace(data.window, data.n_channels, data.n_classes)
     cost = CostModel(latency)
+    if budget.flash_bytes is not None:
+        # Every shrink step of the repair ends at (or below) the space's smallest network.
+        smallest = cost.flash_bytes(space.smallest())
+        if smallest > budget.flash_bytes:
+            raise InputError(f"no network of the space fits the flash budget on {mcu.name}: the "
+                             f"smallest delivers {smallest / 1024:.2f} KB (model + runtime), "
+                             f"budget {budget.flash_bytes / 1024:.2f} KB")
     cheapest = cost.cheapest(space)
     if (lat_ms is not None and cheapest.latency_ms > lat_ms) or \
             cheapest.memory_bytes > budget.memory_bytes:
@@ -55,7 +66,7 @@ def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
 
 
 def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
-               mem_kb: float | None, config: SearchConfig = SearchConfig(),
+               mem_kb: float | None, flash_kb: float | None = None, config: SearchConfig = SearchConfig(),
                out_dir: str | os.PathLike | None = None, show_progress: bool = False,
                data_source: str | None = None, deploy=None,
                deploy_progress: Callable[[str], None] | None = None) -> SearchResult:
@@ -69,14 +80,14 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
     from ._device import resolve_device
 
     resolve_device(config.device)   # an unavailable GPU fails before any work
-    budget, cost = plan_budget(data, latency, lat_ms, mem_kb)
+    budget, cost = plan_budget(data, latency, lat_ms, mem_kb, flash_kb)
     folder = None
     if out_dir is not None:
         folder = RunFolder(out_dir)
         folder.check_writable()
 
     bars = Progress(show_progress, config)
-    run = SearchRun(config=config, lat_ms=lat_ms, mem_kb=mem_kb, data=data, latency=latency,
+    run = SearchRun(config=config, lat_ms=lat_ms, mem_kb=mem_kb, flash_kb=flash_kb, data=data, latency=latency,
                     deploy_config=deploy, data_source=data_source, folder=folder,
                     progress={"search": bars.search, "retrain": bars.train,
                               "deploy": deploy_progress}, plan=(budget, cost))

@@ -35,13 +35,14 @@ class SearchRun:
     folder, and the products of the stages (in memory, or read back from the folder)."""
 
     def __init__(self, *, config: SearchConfig, lat_ms: float | None, mem_kb: float | None,
-                 data=None, latency=None, load_data: Callable | None = None,
+                 flash_kb: float | None = None, data=None, latency=None, load_data: Callable | None = None,
                  open_latency: Callable | None = None, method: str = "micronas",
                  deploy_config=None, data_source: str | None = None,
                  folder: RunFolder | None = None,
                  progress: Mapping[str, Callable] | None = None, plan=None,
                  teachers: str | None = None, shared=None):
         self.config, self.lat_ms, self.mem_kb = config, lat_ms, mem_kb
+        self.flash_kb = flash_kb
         self.method, self.deploy_config, self.data_source = method, deploy_config, data_source
         self.folder = folder
         self.progress = dict(progress or {})   # stage name -> callback (epoch rows / messages)
@@ -76,7 +77,8 @@ class SearchRun:
         """(Budget, CostModel), checked once (`plan_budget` prices the cheapest network)."""
         if self._plan is None:
             from .search import plan_budget
-            self._plan = plan_budget(self.data, self.latency, self.lat_ms, self.mem_kb)
+            self._plan = plan_budget(self.data, self.latency, self.lat_ms, self.mem_kb,
+                                     self.flash_kb)
         return self._plan
 
     @property
@@ -110,7 +112,7 @@ class SearchRun:
     def derivation_fits(self) -> bool:
         budget, cost = self.plan
         arch = self.derivation.architecture
-        return budget.violation(cost.latency_ms(arch), cost.memory(arch).peak_bytes) == 0
+        return budget.violation_of(arch, cost) == 0
 
 
 class Stage(abc.ABC):
@@ -214,7 +216,8 @@ class RetrainStage(Stage):
                               teacher_logits=None if teacher is None else teacher.logits,
                               supernet=supernet)
         run.result = describe(run.data, run.latency, cost, budget, run.lat_ms, run.mem_kb,
-                              run.config, derivation, run.trained, run.data_source)
+                              run.config, derivation, run.trained, run.data_source,
+                              flash_kb=run.flash_kb)
         if teacher is not None:   # its cost is the data set's, not this search's: kept apart
             run.result["teacher"] = {"test_accuracy": teacher.test_accuracy,
                                      "val_accuracy": teacher.val_accuracy,

@@ -292,8 +292,8 @@ case("npz-crc", "data file", SEARCH, "corrupt.npz", "`.npz` with 64 bytes zeroed
      corrupted_npz, "unreadable")
 case("npz-text", "data file", SEARCH, "text.npz", "a text file named `.npz`",
      write_bytes(b"X,y\n1,2\n"), "not an .npz archive")
-case("data-suffix", "data file", SEARCH, "windows.csv", "a `.csv` file", write_bytes(b"1,2\n"),
-     "unsupported file type '.csv'")
+case("data-suffix", "data file", SEARCH, "windows.xlsx", "a `.xlsx` file", write_bytes(b"1,2\n"),
+     "unsupported file type '.xlsx'")
 case("data-missing", "data file", SEARCH, "nothing.npz", "no such file", None,
      "no such file or folder")
 case("ucihar-missing-file", "data file", SEARCH, "ucihar",
@@ -334,6 +334,85 @@ case("skoda-variable", "data file", SEARCH, "right_classall_clean.mat",
      "`.mat` with two other matrices and no right_classall_clean",
      lambda p, t: __import__("scipy.io").io.savemat(p, {"a": np.zeros((3, 3)), "b": np.ones((2, 2))}),
      "expected the variable 'right_classall_clean'")
+
+
+def recording_csv(subjects=4, samples=40, header="subject,time,acc_x,acc_y,label", change=None):
+    """A builder: a long-form CSV (a row per sample), `subjects` x `samples` rows, labels a/b in
+    halves; `change(lines)` edits the text lines (header first)."""
+    def build(path: Path, tmp: Path):
+        lines = [header]
+        for s in range(subjects):
+            for i in range(samples):
+                lines.append(f"{s},{i / 50:.2f},{np.sin(i):.4f},{np.cos(i):.4f},"
+                             f"{'a' if i < samples // 2 else 'b'}")
+        if change:
+            lines = change(lines)
+        path.write_text("\n".join(lines) + "\n")
+    return build
+
+
+def drop_csv_column(index):
+    return lambda lines: [",".join(v for i, v in enumerate(line.split(",")) if i != index)
+                          for line in lines]
+
+
+def set_cell(line, column, value):
+    def change(lines):
+        cells = lines[line].split(",")
+        cells[column] = value
+        lines[line] = ",".join(cells)
+        return lines
+    return change
+
+
+def windowed_parquet(**columns):
+    def build(path: Path, tmp: Path):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        pq.write_table(pa.table(columns), path)
+    return build
+
+
+SEARCH_W64 = [*SEARCH, "--window", "64"]
+case("csv-empty", "data file", SEARCH, "recording.csv", "an empty `.csv` file", write_bytes(b""),
+     "empty file")
+case("csv-header-only", "data file", SEARCH, "recording.csv", "a `.csv` with its header line only",
+     recording_csv(subjects=0), "no rows (a row per sample is expected)")
+case("csv-no-label", "data file", SEARCH, "recording.csv", "long-form `.csv` without a label column",
+     recording_csv(change=drop_csv_column(4)), "no 'label' column")
+case("csv-no-subject", "data file", SEARCH, "recording.csv",
+     "long-form `.csv` without a subject column", recording_csv(change=drop_csv_column(0)),
+     "no 'subject' column")
+case("csv-text-channel", "data file", SEARCH, "recording.csv", "a channel cell `high` at line 5",
+     recording_csv(change=set_cell(4, 2, "high")),
+     "channel 'acc_x' is not numeric (e.g. 'high' at line 5)")
+case("csv-empty-cell", "data file", SEARCH, "recording.csv", "an empty channel cell at line 7",
+     recording_csv(change=set_cell(6, 3, "")), "channel 'acc_y' has an empty or NaN cell at line 7")
+case("csv-ragged", "data file", SEARCH, "recording.csv", "a `.csv` row with a missing cell",
+     recording_csv(change=lambda lines: lines[:3] + ["0,1.0,2.0"] + lines[3:]),
+     "not a readable CSV file")
+case("csv-window-too-long", "data file", SEARCH_W64, "recording.csv",
+     "`--window 64`, recordings of 40 samples", recording_csv(),
+     "the window (64 samples) is longer than every recording (the longest has 40 samples)")
+case("csv-no-pure-window", "data file", SEARCH, "recording.csv",
+     "the label changes every sample (no window has a single label)",
+     recording_csv(samples=200, change=lambda lines: [lines[0]] + [
+         line[:-1] + "ab"[i % 2] for i, line in enumerate(lines[1:])]),
+     "no window of 128 samples has a single label")
+case("parquet-not-parquet", "data file", SEARCH, "recording.parquet", "a text file named `.parquet`",
+     write_bytes(b"subject,label\n1,a\n"), "not a readable Parquet file")
+case("parquet-ragged-windows", "data file", SEARCH, "windows.parquet",
+     "windowed `.parquet`: a window of 31 samples among 32", windowed_parquet(
+         acc_x=[[0.0] * 32, [0.0] * 31], label=["a", "b"]),
+     "channel 'acc_x' has 31 samples at row 2")
+case("parquet-stray-column", "data file", SEARCH, "windows.parquet",
+     "windowed `.parquet` with a text column `note`", windowed_parquet(
+         acc_x=[[0.0] * 32], note=["hi"], label=["a"]),
+     "column 'note' (string) is neither a channel")
+case("npz-window", "data file", SEARCH_W64, "windows.npz", "`--window 64` on `.npz` windows",
+     npz(), "already cut into windows: window applies only to data cut from recordings")
+case("inspect-empty", "data file", ["data", "inspect", "{in}"], "recording.csv",
+     "`data inspect` of an empty `.csv`", write_bytes(b""), "empty file")
 
 
 # --- builders: sweep specs -----------------------------------------------------------------------
@@ -388,6 +467,16 @@ case("spec-unknown-board", "sweep spec", SWEEP, "spec.yaml", "`mcus: [no-such-bo
      spec("", mcus="[no-such-board]"), "unknown MCU 'no-such-board'")
 case("spec-unknown-dataset", "sweep spec", SWEEP, "spec.yaml", "`datasets: [no_such_set]`",
      spec("", datasets="[no_such_set]"), "unknown data set 'no_such_set'")
+case("spec-data-windowed", "sweep spec", SWEEP, "spec.yaml",
+     "`data: {window: 64}` with `datasets: [basicmotions]` (already windowed)",
+     spec("", data="{window: 64}"), "data.window: basicmotions is already cut into windows")
+case("spec-data-window-short", "sweep spec", SWEEP, "spec.yaml", "`data: {window: 8}`",
+     spec("", data="{window: 8}"), "data.window must be an integer >= 16")
+case("spec-unknown-method", "sweep spec", SWEEP, "spec.yaml", "`methods: [micronas, enas]`",
+     spec("", methods="[micronas, enas]"), "methods: unknown method 'enas'")
+case("spec-method-and-methods", "sweep spec", SWEEP, "spec.yaml",
+     "`method: darts` and `methods: [darts, random]`",
+     spec("", method="darts", methods="[darts, random]"), "method and methods are both set")
 case("spec-board-without-lut", "sweep spec", SWEEP, "spec.yaml", "storage whose lut/ is empty",
      spec("", lut=False), "no LUT for nucleo-l552ze-q")
 case("spec-not-yaml", "sweep spec", SWEEP, "spec.yaml", "`name: [t` (unclosed bracket)",
@@ -766,6 +855,8 @@ case("verify-missing", ".tflite", VERIFY, "model.tflite", "no such file", None,
 # --- CLI arguments ---------------------------------------------------------------------------------
 
 GOOD_DATA = ["--dataset", "basicmotions", "--mcu", L552, "--lut", "{lut}", "--out", "{out}"]
+case("arg-zero-window", "CLI arguments", ["search", *GOOD_DATA, "--lat-ms", "9", "--window", "0"],
+     None, "`--window 0`", None, "argument --window: expected a positive integer, got '0'")
 case("arg-negative-latency", "CLI arguments", ["search", *GOOD_DATA, "--lat-ms", "-1"], None,
      "`--lat-ms -1`", None, "argument --lat-ms: expected a positive number, got '-1'")
 case("arg-nan-memory", "CLI arguments", ["search", *GOOD_DATA, "--mem-kb", "nan"], None,

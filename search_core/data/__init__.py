@@ -4,6 +4,7 @@
     ds = load_dataset("ucihar")            # (N, 128, 9), 6 classes, official test subjects
     ds = load_dataset("ucihar", **parse_protocol("paper-random"))   # leaky: only to compare
     ds = load_dataset("my_windows.npz")    # user data: X (N, C, T), y, optional subject/split/meta
+    ds = load_dataset("recording.csv", window=128, step=64)   # a row per sample: subject, label, channels
     ds.x_train, ds.y_train, ds.summary()
 
 Every bad input raises `InputError` (a ValueError) whose message names the file and the problem.
@@ -13,10 +14,10 @@ Files are read by our own parsers; no pickle from user input is ever loaded.
 from lut_store.errors import InputError
 
 from ._dataset import MIN_WINDOW, Dataset, check_searchable
-from ._load import KNOWN_DATASETS, load_dataset
+from ._load import KNOWN_DATASETS, cuts_windows, load_dataset
 from ._split import LEAKY, PROTOCOLS, parse_protocol, protocol_name
 from ._windows import windows_from_recording
 
 __all__ = ["Dataset", "InputError", "KNOWN_DATASETS", "LEAKY", "MIN_WINDOW", "PROTOCOLS",
-           "check_searchable", "load_dataset", "parse_protocol", "protocol_name",
+           "check_searchable", "cuts_windows", "load_dataset", "parse_protocol", "protocol_name",
            "windows_from_recording"]

@@ -16,6 +16,7 @@ from ._npz import convert_npz
 from ._raw import RawWindows, check_raw
 from ._skoda import convert_skoda
 from ._split import build_dataset
+from ._tables import convert_long, convert_windowed, is_windowed_parquet
 from ._uea import KNOWN as _UEA, convert_known, convert_ts, known_files, pair_of
 from ._ucihar_zip import _Source, convert_ucihar_layout
 
@@ -39,12 +40,21 @@ _NAMED = {
     "hapt": _Loader("hapt", lambda o: [hapt_file()],
                     lambda o: convert_hapt(hapt_file(), **o),
                     {"classes": 6, "window": 128, "step": 64, "align": "recording"}),
+    # UCI-HAPT's 12 classes (the 6 activities and the 6 postural transitions) under a name of
+    # its own, so that a command line, a spec and every results row can say which one ran.
+    "hapt12": _Loader("hapt12", lambda o: [hapt_file()],
+                      lambda o: convert_hapt(hapt_file(), classes=12, **o),
+                      {"window": 128, "step": 64, "align": "recording"}),
     **{name: _Loader(name, lambda o, name=name: list(known_files(name, o["variant"])),
                      lambda o, name=name: convert_known(name, **o), {"variant": "eq"})
        for name in _UEA},
 }
 KNOWN_DATASETS = tuple(_NAMED)
-PATH_KINDS = ".npz (windowed user data), .mat (SkodaR), .ts (UEA pair), .zip or folder (UCI-HAR layout)"
+PATH_KINDS = (".csv or .parquet (recordings, a row per sample; or windowed Parquet), .npz (windowed "
+              "user data), .mat (SkodaR), .ts (UEA pair), .zip or folder (UCI-HAR layout)")
+# Loader options that cut recordings into windows (see `cuts_windows`).
+WINDOWING = ("window", "step")
+_TABLE_DEFAULTS = {"window": 128, "step": None, "align": "recording", "columns": None}
 
 
 def _ucihar_sources(path: Path) -> list[Path]:
@@ -67,6 +77,16 @@ def _path_loader(path: Path) -> _Loader:
                         "align": "recording"})
     if suffix == ".ts":
         return _Loader("ts", lambda o: list(pair_of(path)), lambda o: convert_ts(*pair_of(path)), {})
+    # Tables are read in well under a second by pyarrow: not worth a cache entry.
+    if suffix == ".csv":
+        return _Loader("csv", lambda o: [path], lambda o: convert_long(path, **o), _TABLE_DEFAULTS,
+                       cached=False)
+    if suffix in (".parquet", ".pq"):
+        if is_windowed_parquet(path):
+            return _Loader("parquet_windows", lambda o: [path], lambda o: convert_windowed(path, **o),
+                           {"columns": None}, cached=False)
+        return _Loader("parquet", lambda o: [path], lambda o: convert_long(path, **o),
+                       _TABLE_DEFAULTS, cached=False)
     raise InputError(f"{path}: unsupported file type {suffix or '(none)'!r}; give a known name "
                      f"({', '.join(KNOWN_DATASETS)}) or a path to a {PATH_KINDS}")
 
@@ -90,21 +110,38 @@ def _resolve(name_or_path) -> tuple[str, _Loader, Path | None]:
 
 def _options(kind: str, loader: _Loader, options: dict) -> dict:
     unknown = sorted(set(options) - set(loader.defaults))
+    if unknown and set(unknown) <= set(WINDOWING):
+        raise InputError(f"{kind}: already cut into windows: {' and '.join(unknown)} "
+                         f"appl{'ies' if len(unknown) == 1 else 'y'} only to data cut from "
+                         "recordings (CSV/Parquet long form, .mat, ucihar, hapt, hapt12)")
     if unknown:
         accepted = ", ".join(sorted(loader.defaults)) or "none"
         raise InputError(f"{kind}: unknown option(s) {unknown}; accepted options: {accepted}")
     return {**loader.defaults, **options}
 
 
+def cuts_windows(name_or_path) -> bool:
+    """Whether `load_dataset` cuts this source's recordings into windows, so that it takes the
+    `window` and `step` options: ucihar, hapt, hapt12, SkodaR .mat, CSV or Parquet long form
+    (not: .npz, .ts, windowed Parquet, the UEA sets, a UCI-HAR folder). Reads no data; an
+    unknown name or a missing file raises InputError."""
+    _, loader, _ = _resolve(name_or_path)
+    return set(WINDOWING) <= set(loader.defaults)
+
+
 def load_dataset(name_or_path, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
-                 normalize: bool = True, cache_dir=None, cache: bool = True,
+                 normalize: bool = True, cache_dir=None, cache: bool | str = True,
                  protocol: str = "official", fold: int = 0, folds: int = 5, **options) -> Dataset:
     """Load a known data set by name, or user data by path, as a searchable `Dataset`.
 
     Names: ucihar (UCI-HAR's 9 channels rebuilt from the HAPT recordings), hapt (6 raw channels;
-    option classes=6|12), basicmotions, japanesevowels (option variant="eq"|"pad").
-    Paths: .npz windows, SkodaR .mat (options window, step, include_null), a UEA .ts pair, UCI-HAR
-    folder or .zip. Windowed sources take window/step/align options where they cut windows.
+    option classes=6|12), hapt12 (= hapt with classes=12), basicmotions, japanesevowels (option
+    variant="eq"|"pad").
+    Paths: .csv / .parquet recordings in long form (a row per sample: subject, optional session,
+    time and split, label, channels; options window, step (default window // 2), align, columns)
+    or windowed Parquet (a list column per channel; option columns) — see the _tables module;
+    .npz windows, SkodaR .mat (options window, step, include_null), a UEA .ts pair, UCI-HAR
+    folder or .zip. Sources cut from recordings take window/step/align options (`cuts_windows`).
 
     Test split: the source's own (official subjects, TEST files, a split column) or carved with
     `test_fraction`; validation: carved from the training data with `val_fraction` (whole subjects
@@ -114,8 +151,11 @@ def load_dataset(name_or_path, *, seed: int = 0, val_fraction: float = 0.1, test
     figures); recorded as `Dataset.protocol`.
     Normalisation: per-channel z-score fitted on the training split only (`norm_mean`, `norm_std`).
     Conversions are cached as .npz under `cache_dir` (default $MICRONAS_CACHE/data or
-    ~/.cache/micronas/data), keyed by the source files' identity and the options.
+    ~/.cache/micronas/data), keyed by the source files' identity and the options;
+    `cache="read"` uses an entry that is there but never writes one (a command that only looks).
     """
+    if cache not in (True, False, "read"):
+        raise InputError(f"cache must be True, False or 'read', got {cache!r}")
     name, loader, path = _resolve(name_or_path)
     params = _options(name if path is None else str(path), loader, options)
     where = name if path is None else str(path)
@@ -135,7 +175,9 @@ def load_dataset(name_or_path, *, seed: int = 0, val_fraction: float = 0.1, test
             raw = check_raw(loader.convert(params), where)
         except (TypeError, MemoryError) as exc:
             raise InputError(f"{where}: cannot convert ({type(exc).__name__}: {exc})") from None
-        if status == "miss":
+        if status == "miss" and cache == "read":
+            status = "miss (not written: read-only)"
+        elif status == "miss":
             written = _cache.store(directory, loader.kind, key, raw)
             status = f"miss (written to {written})" if written else "miss (not written)"
     else:

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
-from lut_store import InputError
+from lut_store import TFLITE_MODEL_NAME, InputError
 
 from .._versions import pip_install
 from ..architecture import Architecture
@@ -62,7 +62,7 @@ def build_keras(arch: Architecture, network=None, *, batch_size: int | None = 1,
     tensors = {0: inp}
     convs = []
     for op in arch.ops():
-        c, name = op.config, f"op{op.index:03d}_{op.name.replace('.', '_')}"
+        c, name = op.config, op.layer
         args = [tensors[i] for i in op.inputs]
         layer = _op_layer(layers, c, name)
         if c.op == "CONV_2D":
@@ -71,7 +71,10 @@ def build_keras(arch: Architecture, network=None, *, batch_size: int | None = 1,
         if c.op == "CONV_2D" and dropout > 0 and op.name.startswith("tr"):
             y = layers.Dropout(dropout, name=f"{name}_dropout")(y)
         tensors[op.output] = y
-    model = keras.Model(inp, tensors[arch.ops()[-1].output])
+    # A fixed name: the converter prefixes every tensor name with it, so an auto-generated one
+    # ("model_12" after a dozen models in one process) would change the flatbuffer's size
+    # (lut_store's flash price counts these bytes).
+    model = keras.Model(inp, tensors[arch.ops()[-1].output], name=TFLITE_MODEL_NAME)
     if network is not None:
         for layer, op_name in convs:
             conv = network.conv(op_name).conv

@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from lut_store import InputError, LatencyModel, Mcu, load_mcu, price_model
+from lut_store import InputError, LatencyModel, Mcu, load_mcu, price_model, runtime_flash_bytes
+from lut_store.tflite import read_model
 
 from .._versions import versions
 from ..architecture import Architecture
@@ -145,9 +146,7 @@ def deploy(arch: Architecture, network, data, *, latency: LatencyModel | None = 
 
     target = _on_target(planned, inputs, data, search, memory, config, source, failures, say)
     latency_report = _latency(planned, latency, search, config, source, disagreements)
-    flash = {"model_bytes": len(planned),
-             "mcu_flash_bytes": mcu.flash_bytes if mcu else None,
-             "note": "the model's flatbuffer only; the TFLM runtime's code comes on top"}
+    flash = _flash(planned, mcu, target, search, source)
     budget = _budget(search, memory, latency_report, flash, mcu, failures)
     _compare_with_search(search, memory, float_scores, disagreements)
 
@@ -183,7 +182,8 @@ def deploy(arch: Architecture, network, data, *, latency: LatencyModel | None = 
         "accuracy": accuracy, "parity": par, "memory": memory, "latency": latency_report,
         "flash": flash, "budget": budget, "target": target,
         "search": {k: search.get(k) for k in ("latency_ms", "peak_memory_bytes", "activation_bytes",
-                                              "scratch_bytes", "test_accuracy", "seed", "lut_hash")},
+                                              "scratch_bytes", "flash_bytes", "test_accuracy",
+                                              "seed", "lut_hash")},
         "config": asdict(config),
         "timings": {"quantise_s": quantised_s, "total_s": time.perf_counter() - start},
         "versions": versions(),
@@ -213,12 +213,37 @@ def _latency(planned: bytes, latency: LatencyModel | None, search: dict, config:
     return out
 
 
+def _flash(planned: bytes, mcu: Mcu | None, target: dict | None, search: dict,
+           source: str) -> dict:
+    """The artifact's flash: its bytes + the runtime's code for its kernels (measured in the
+    linked image when the target step ran, else the board's recorded figure)."""
+    out = {"model_bytes": len(planned), "mcu_flash_bytes": mcu.flash_bytes if mcu else None,
+           "runtime_bytes": None, "runtime_source": None, "delivered_bytes": None,
+           "search_estimate_bytes": search.get("flash_bytes"),
+           "note": "delivered = the model's flatbuffer + the TFLM + CMSIS-NN runtime's code"}
+    measured = ((target or {}).get("flash") or {}).get("runtime_bytes")
+    if measured is not None:
+        out["runtime_bytes"], out["runtime_source"] = int(measured), "target image"
+    elif mcu is not None:
+        try:
+            ops = {op.op for op in read_model(planned, source).operators}
+            out["runtime_bytes"] = runtime_flash_bytes(mcu, ops)
+            out["runtime_source"] = "recorded for the board's core"
+        except InputError:   # no record for this core: the model part is all that is known
+            pass
+    if out["runtime_bytes"] is not None:
+        out["delivered_bytes"] = out["model_bytes"] + out["runtime_bytes"]
+    return out
+
+
 def _budget(search: dict, memory: dict, latency: dict, flash: dict, mcu: Mcu | None,
             failures: list[str]) -> dict:
     b = search.get("budget") or {}
     lat_budget, mem_budget = b.get("latency_ms"), b.get("memory_bytes_effective")
+    flash_budget = b.get("flash_bytes_effective")
     out = {"latency_ms": lat_budget, "memory_bytes": mem_budget,
            "fits_latency": None, "fits_memory": None, "fits_sram": None, "fits_flash": None,
+           "flash_bytes": flash_budget, "fits_flash_budget": None,
            "memory_checked": "board_arena_head_bytes (activations with the offline plan + "
                              "CMSIS-NN scratch); the tail is checked against the SRAM"}
     if lat_budget is not None and latency.get("checked"):
@@ -230,13 +255,22 @@ def _budget(search: dict, memory: dict, latency: dict, flash: dict, mcu: Mcu | N
         if not out["fits_memory"]:
             failures.append(f"arena head {memory['board_arena_head_bytes']} bytes exceeds the memory "
                             f"budget {mem_budget:.0f} bytes")
+    if flash_budget is not None:
+        delivered = flash["delivered_bytes"]
+        out["fits_flash_budget"] = delivered is not None and delivered <= flash_budget
+        if not out["fits_flash_budget"]:
+            failures.append(f"delivered flash {delivered} bytes (model {flash['model_bytes']} + "
+                            f"runtime {flash['runtime_bytes']}) exceeds the flash budget "
+                            f"{flash_budget:.0f} bytes")
     if mcu is not None:
         out["fits_sram"] = memory["arena_size_bytes"] <= mcu.sram_bytes
-        out["fits_flash"] = flash["model_bytes"] <= mcu.flash_bytes
+        # The board holds the model and the runtime (the model alone where no runtime is known).
+        needed = flash["delivered_bytes"] or flash["model_bytes"]
+        out["fits_flash"] = needed <= mcu.flash_bytes
         if not out["fits_sram"]:
             failures.append(f"arena of {memory['arena_size_bytes']} bytes exceeds {mcu.name}'s SRAM")
         if not out["fits_flash"]:
-            failures.append(f"model of {flash['model_bytes']} bytes exceeds {mcu.name}'s flash")
+            failures.append(f"model + runtime of {needed} bytes exceed {mcu.name}'s flash")
     return out
 
 

@@ -36,9 +36,15 @@ that shapes the worst slot. `temperature` (bytes) swaps the max for a log-sum-ex
 τ·log Σ exp(m_i/τ), which passes gradients to all slots but is larger than the max by at most
 τ·log(#slots).
 
+Flash. The delivered flash: the int8 .tflite's bytes, priced from the architecture by
+`lut_store.model_flash_bytes` (never below the exported file, at most 11 bytes above it on every
+calibrated model), + the runtime's code for its kernels (`lut_store.runtime_flash_bytes`, measured
+per core). Its expectation sums per-op bytes like latency, plus ADD's operator code and kernel
+weighted by P(any cell has an ADD); exact for one-hot relaxations (`_flash`).
+
 Modules: `_memory` (a discrete network's peak), `_relaxation` (the choice probabilities), `_tables`
 (a space's cost tables on a board), `_expected` (the expectations), `_cheapest` (the cheapest
-networks of a space), `_cost_model` (`CostModel`, which ties them to one board).
+networks of a space), `_flash` (delivered flash), `_cost_model` (`CostModel`, which ties them to one board).
 """
 
 from ._cheapest import Cheapest

@@ -10,7 +10,8 @@ from lut_store import InputError, OpConfig
 from ..architecture import Architecture
 from ..space import SearchSpace
 from ._cheapest import Cheapest, cheapest
-from ._expected import expected_latency_cycles, expected_memory_slots
+from ._expected import expected_latency_cycles, relaxation_inputs, expected_memory_slots
+from ._flash import build_flash_tables, expected_flash_bytes, flash_bytes, model_flash_bytes
 from ._memory import MemoryEstimate, estimate_memory
 from ._relaxation import Relaxation
 from ._tables import Tables, build_tables
@@ -63,11 +64,22 @@ class CostModel:
     def peak_memory_bytes(self, arch: Architecture) -> int:
         return self.memory(arch).peak_bytes
 
+    def model_flash_bytes(self, arch: Architecture) -> int:
+        """The int8 .tflite's bytes (with its offline plan), priced from the architecture."""
+        return model_flash_bytes(arch)
+
+    def flash_bytes(self, arch: Architecture) -> int:
+        """Delivered flash: the model's bytes + the runtime's code for its kernels on this board
+        (see `search_core.hardware._flash`)."""
+        return flash_bytes(self.mcu, arch)
+
     def fits(self, arch: Architecture, lat_ms: float | None = None,
-             mem_bytes: float | None = None) -> bool:
-        """Whether `arch` meets the latency budget (ms) and the peak-memory budget (bytes); a
-        budget of None is no constraint."""
+             mem_bytes: float | None = None, flash_bytes: float | None = None) -> bool:
+        """Whether `arch` meets the latency budget (ms), the peak-memory budget (bytes) and the
+        flash budget (bytes); a budget of None is no constraint."""
         if lat_ms is not None and self.latency_ms(arch) > lat_ms:
+            return False
+        if flash_bytes is not None and self.flash_bytes(arch) > flash_bytes:
             return False
         return mem_bytes is None or self.peak_memory_bytes(arch) <= mem_bytes
 
@@ -94,6 +106,15 @@ class CostModel:
 
     def expected_latency_ms(self, relaxation: Relaxation) -> "torch.Tensor":
         return self.expected_latency_cycles(relaxation) * (1000.0 / self.mcu.clock_hz)
+
+    def expected_flash_bytes(self, relaxation: Relaxation) -> "torch.Tensor":
+        """Differentiable expected delivered flash (model + runtime) in bytes; exact for one-hot
+        relaxations."""
+        device, f, out_dtype = relaxation_inputs(relaxation)
+        key = ("flash", relaxation.space.key, str(device))
+        if key not in self._tables:
+            self._tables[key] = build_flash_tables(self.mcu, relaxation.space, device)
+        return expected_flash_bytes(self._tables[key], relaxation, f).to(out_dtype)
 
     def expected_memory_slots(self, relaxation: Relaxation) -> "torch.Tensor":
         """E[(live bytes + scratch)·1{op exists}] for every operator slot of the supernet, in

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
 
 
 def _prepare(cost, relaxation: Relaxation):
+    device, f, out_dtype = relaxation_inputs(relaxation)
+    return cost.tables(relaxation.space, device), f, out_dtype
+
+
+def relaxation_inputs(relaxation: Relaxation):
+    """(device, float64 cast, output dtype) of a checked relaxation."""
     import torch
     if not isinstance(relaxation, Relaxation):
         raise InputError(f"expected a Relaxation, got {type(relaxation).__name__}")
@@ -25,13 +31,21 @@ def _prepare(cost, relaxation: Relaxation):
     if not out_dtype.is_floating_point:
         out_dtype = torch.float64
     f = lambda x: x.to(torch.float64)  # noqa: E731
-    return cost.tables(relaxation.space, device), f, out_dtype
+    return device, f, out_dtype
 
 
 def expected_latency_cycles(cost, relaxation: Relaxation) -> "torch.Tensor":
     """Expected latency in cycles of the relaxed supernet (differentiable)."""
-    import torch
     tab, f, out_dtype = _prepare(cost, relaxation)
+    return expected_op_sum(tab, relaxation, f).to(out_dtype)
+
+
+def expected_op_sum(tab, relaxation: Relaxation, f) -> "torch.Tensor":
+    """E[Σ over the network's operators of a per-op cost] (float64) for tables `tab` of that cost
+    (latency cycles, or flash bytes: `_flash.FlashTables`): the rules of the package docstring.
+    A residual ADD is priced from `add_res` where the tables have one (its tensors' names
+    differ from a branch ADD's)."""
+    import torch
     total = torch.zeros((), dtype=torch.float64, device=tab.cls.device)
     u = torch.ones(1, dtype=torch.float64, device=tab.cls.device)
     for c, tt in zip(relaxation.tr, tab.tr):
@@ -42,10 +56,12 @@ def expected_latency_cycles(cost, relaxation: Relaxation) -> "torch.Tensor":
         b, q, w, r = f(c.bottleneck), f(c.branches), f(c.width), f(c.residual).reshape(())
         any_on = 1 - torch.prod(1 - q)
         lat_add = w @ st.add
+        add_res = getattr(st, "add_res", None)
+        lat_add_res = lat_add if add_res is None else w @ add_res
         cell = (any_on * (b @ st.bn @ u)
                 + torch.einsum("k,i,kij,j->", q, w, st.br, b)
                 + (q.sum() - any_on) * lat_add
-                + r * (w @ st.res @ u + any_on * lat_add))
+                + r * (w @ st.res @ u + any_on * lat_add_res))
         if s.reduce:
             total = total + cell
             u = w
@@ -54,8 +70,7 @@ def expected_latency_cycles(cost, relaxation: Relaxation) -> "torch.Tensor":
             keep = 1 - skip
             total = total + keep * cell
             u = skip * u + keep * w
-    total = total + tab.cls @ u + tab.tail
-    return total.to(out_dtype)
+    return total + tab.cls @ u + tab.tail
 
 
 def expected_memory_slots(cost, relaxation: Relaxation) -> "torch.Tensor":

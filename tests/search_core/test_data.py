@@ -211,7 +211,7 @@ def test_default_cache_dir_from_environment(tmp_path, monkeypatch):
 
 
 def test_known_names_listed():
-    assert set(KNOWN_DATASETS) == {"ucihar", "hapt", "basicmotions", "japanesevowels"}
+    assert set(KNOWN_DATASETS) == {"ucihar", "hapt", "hapt12", "basicmotions", "japanesevowels"}
 
 
 # --- fixtures in the real layouts -----------------------------------------------------------------
@@ -434,7 +434,8 @@ def test_bad_npz(tmp_path, case, arrays, message):
     (b"garbage", ".mat", "not a readable MATLAB file"),
     (b"PK\x03\x04 broken", ".zip", "not a readable zip"),
     (b"@problemName x\n@classLabel true a b\n@data\n1,2,x:a\n", ".ts", "not a number"),
-    (b"plain", ".csv", "unsupported file type"),
+    (b"plain", ".xlsx", "unsupported file type"),
+    (b"plain", ".csv", "no rows"),
 ])
 def test_bad_files(tmp_path, content, suffix, message):
     path = tmp_path / f"bad_TRAIN{suffix}"
@@ -446,13 +447,15 @@ def test_bad_files(tmp_path, content, suffix, message):
 
 
 def test_bad_names_and_options(tmp_path):
-    with pytest.raises(InputError, match="unknown data set 'ucihr'.*ucihar, hapt, basicmotions"):
+    with pytest.raises(InputError, match="unknown data set 'ucihr'.*ucihar, hapt, hapt12, basicmotions"):
         load_dataset("ucihr")
     with pytest.raises(InputError, match="no such file"):
         load_dataset(tmp_path / "missing.npz")
     with pytest.raises(InputError, match="classes must be 6 .* or 12"):
         load_dataset("hapt", classes=7, cache=False)
-    with pytest.raises(InputError, match=r"unknown option\(s\) \['window'\]; accepted options: variant"):
+    with pytest.raises(InputError, match=r"unknown option\(s\) \['size'\]; accepted options: variant"):
+        load_dataset("japanesevowels", size=10)
+    with pytest.raises(InputError, match="japanesevowels: already cut into windows: window applies only"):
         load_dataset("japanesevowels", window=10)
     with pytest.raises(InputError, match="val_fraction must be a number strictly between 0 and 1"):
         load_dataset("basicmotions", val_fraction=1.5, cache=False)
