@@ -103,6 +103,7 @@ def main() -> None:
                        "status": rep.get("status"),
                        "val": {k: run.result.get(k) for k in ("val_accuracy", "val_macro_f1",
                                                               "val_neg_log_loss")},
+                       "teacher": run.result.get("teacher"),   # distillation: its own figures
                        "retrain_s": run.seconds.get("retrain"), "deploy_s": run.seconds.get("deploy"),
                        "total_s": time.perf_counter() - start}
                 print(json.dumps(row), flush=True)
