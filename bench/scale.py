@@ -4,8 +4,8 @@ hundreds of grid points, and the store and report over 10k and 100k rows.
     python bench/scale.py [--points 200] [--trials-per-point 10] [--source runs/paper/store]
                           [--rows 10000,100000] [--cluster] [--json]
 
-Prints: driver overhead per trial beyond the trial's own work (sweep wall time x concurrency
-minus the trials' summed wall time, per trial), rows lost or duplicated, rows per second into the
+Prints: the orchestration's cost per trial (the sweep's time from the first trial's start to the
+last one's end per trial, which bounds it; the driver process's CPU per trial; idle trial slots), rows lost or duplicated, rows per second into the
 store (a local folder and a real S3 server process on loopback), the searcher's cost per
 suggestion (200 constrained Optuna studies), results read time and report time over synthetic
 stores of 10k and 100k rows. `--cluster` runs the dry sweep on the two-node loopback cluster
@@ -51,11 +51,15 @@ def dry_sweep(args, work: Path) -> dict:
         "mcus": ["nucleo-l552ze-q", "nucleo-f446re"], "budgets": _grid(args.points),
         "resources": {"cpus_per_trial": 0.25, "max_concurrent_trials": args.concurrent},
         "optuna": {"trials_per_point": args.trials_per_point, "startup_trials": 2}})
+    import resource
+
     sweep = Sweep(spec)
     plan = sweep.check()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     sweep.run(plan, verbose=0, say=lambda line: None)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    driver_cpu = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     rows = ResultsStore(store).read(dry=True)
     expected = len(plan.runnable) * spec.trials_per_point
     work_s = float(rows["wall_s"].sum())
@@ -66,8 +70,16 @@ def dry_sweep(args, work: Path) -> dict:
             "lost": expected - int(rows["trial_key"].nunique()),
             "duplicated": int(len(rows) - rows["trial_key"].nunique()), "wall_s": wall,
             "trials_span_s": span, "trial_work_s_mean": work_s / max(len(rows), 1),
-            "driver_overhead_ms_per_trial":
-                1000 * (span * args.concurrent - work_s) / max(len(rows), 1)}
+            # The sweep's time per trial, first trial's start to last one's end: an upper bound
+            # of what the orchestration adds per trial, whatever the trials overlap.
+            "span_ms_per_trial": 1000 * span / max(len(rows), 1),
+            # CPU the driver process (Tune's loop, the searcher, Optuna, the store) spent per trial.
+            "driver_cpu_ms_per_trial": 1000 * driver_cpu / max(len(rows), 1),
+            # Trial slots left idle per trial (slots x span - the trials' work): counts every slot
+            # beyond the cores as idle, so it is pessimistic where --concurrent exceeds the cores.
+            "idle_slot_ms_per_trial":
+                1000 * (span * args.concurrent - work_s) / max(len(rows), 1),
+            "concurrent": args.concurrent, "cpus": os.cpu_count()}
 
 
 def _row(i: int, now) -> dict:
@@ -230,8 +242,11 @@ def main() -> None:
     d = out.get("dry_sweep")
     if d:
         print(f"dry sweep: {d['trials']} trials over {d['points']} points: {d['rows']} rows, "
-              f"{d['lost']} lost, {d['duplicated']} duplicated, {d['wall_s']:.0f} s; driver overhead "
-              f"{d['driver_overhead_ms_per_trial']:.0f} ms per trial")
+              f"{d['lost']} lost, {d['duplicated']} duplicated, {d['wall_s']:.0f} s ({d['trials_span_s']:.0f} s "
+              f"first trial to last); per trial: {d['span_ms_per_trial']:.0f} ms of sweep time "
+              f"(bounds the orchestration's overhead), driver CPU {d['driver_cpu_ms_per_trial']:.0f} ms, "
+              f"trial work {1000 * d['trial_work_s_mean']:.0f} ms, idle slot time "
+              f"{d['idle_slot_ms_per_trial']:.0f} ms ({d['concurrent']} slots on {d['cpus']} cores)")
     print(f"searcher: {out['searcher_ms_per_suggestion']:.1f} ms per suggestion")
     print(f"store writes: {out['rows_per_s_local']:.0f} rows/s local, "
           f"{out['rows_per_s_s3']:.0f} rows/s S3 (server process on loopback)")
