@@ -4,7 +4,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RECORDS ?= ../shared/mcu-measurements
-OUT    ?= runs/quickstart
 
 .PHONY: install chromium toolchain quickstart test test-all bench clean
 
