@@ -2,7 +2,6 @@
 with each trial's training replaced by a seeded draw from another store's real rows; the rows
 are marked and never read as results."""
 
-from datetime import UTC, datetime
 
 import pytest
 
@@ -10,21 +9,11 @@ from lut_store import InputError, storage
 from orchestrator._spec import parse_spec
 from orchestrator._store import ResultsStore
 from orchestrator._sweep import Sweep
+from _synthetic import dry_source
 
 
 def _source(url: str, n: int = 5) -> None:
-    store = ResultsStore(url)
-    now = datetime.now(UTC)
-    for i in range(n):
-        store.write({"trial_key": f"real/{i}", "sweep": "real", "method": "micronas",
-                     "status": "ok", "dataset": "basicmotions", "mcu": "nucleo-l552ze-q",
-                     "lat_budget_ms": 20.0, "mem_budget_kb": 16.0, "seed": 0,
-                     "architecture_json": "{}", "search_latency_ms": 5.0 + i,
-                     "search_memory_bytes": 4096.0, "latency_ms": 5.0 + i,
-                     "peak_memory_bytes": 4096.0, "fits": True, "val_accuracy": 0.5 + i / 20,
-                     "val_neg_log_loss": -1.0 + i / 10, "test_accuracy": 0.6 + i / 20,
-                     "int8_accuracy": 0.6 + i / 20, "verified_latency_ms": 5.0 + i,
-                     "verified_memory_bytes": 4096.0, "finished_at": now})
+    dry_source(url, n)
 
 
 def test_dry_sweep_runs_the_orchestration_and_marks_its_rows(tmp_path, lut_folder):

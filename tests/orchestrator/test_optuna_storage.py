@@ -7,13 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 
 import pytest
 import yaml
 
 from lut_store import InputError
 from orchestrator._spec import parse_spec
+from _synthetic import dry_source
 
 BASE = {"name": "opt", "datasets": ["basicmotions"], "mcus": ["nucleo-l552ze-q"],
         "budgets": {"latency_ms": [10]}}
@@ -192,19 +192,7 @@ def test_two_sweeps_write_one_journal_at_once(tmp_path, lock):
 
 # --- a real sweep, opened by Optuna --------------------------------------------------------------
 def _source(url: str, n: int = 5) -> None:
-    from orchestrator._store import ResultsStore
-    store = ResultsStore(url)
-    now = datetime.now(UTC)
-    for i in range(n):
-        store.write({"trial_key": f"real/{i}", "sweep": "real", "method": "micronas",
-                     "status": "ok", "dataset": "basicmotions", "mcu": "nucleo-l552ze-q",
-                     "lat_budget_ms": 20.0, "mem_budget_kb": 16.0, "seed": 0,
-                     "architecture_json": "{}", "search_latency_ms": 5.0 + i,
-                     "search_memory_bytes": 4096.0, "latency_ms": 5.0 + i,
-                     "peak_memory_bytes": 4096.0, "fits": True, "val_accuracy": 0.5 + i / 20,
-                     "val_neg_log_loss": -1.0 + i / 10, "test_accuracy": 0.6 + i / 20,
-                     "int8_accuracy": 0.6 + i / 20, "verified_latency_ms": 5.0 + i,
-                     "verified_memory_bytes": 4096.0, "finished_at": now})
+    dry_source(url, n)
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -17,6 +17,7 @@ import yaml
 from lut_store import storage
 from orchestrator._store import ResultsStore
 from orchestrator.cli import main
+from _synthetic import dry_source
 
 POINTS = ["basicmotions-nucleo-l552ze-q-0.01ms-16kb-seed0",   # no network is that fast
           "basicmotions-nucleo-l552ze-q-10ms-16kb-seed0",
@@ -24,18 +25,7 @@ POINTS = ["basicmotions-nucleo-l552ze-q-0.01ms-16kb-seed0",   # no network is th
 
 
 def _source(url: str, n: int = 4) -> None:
-    """Finished rows for the dry trials to draw from."""
-    store, now = ResultsStore(url), datetime.now(UTC)
-    for i in range(n):
-        store.write({"trial_key": f"real/{i}", "sweep": "real", "method": "micronas",
-                     "status": "ok", "dataset": "basicmotions", "mcu": "nucleo-l552ze-q",
-                     "lat_budget_ms": 20.0, "mem_budget_kb": 16.0, "seed": 0,
-                     "architecture_json": "{}", "search_latency_ms": 5.0 + i,
-                     "search_memory_bytes": 4096.0, "latency_ms": 5.0 + i,
-                     "peak_memory_bytes": 4096.0, "fits": True, "val_accuracy": 0.5 + i / 20,
-                     "val_neg_log_loss": -1.0 + i / 10, "test_accuracy": 0.6 + i / 20,
-                     "int8_accuracy": 0.6 + i / 20, "verified_latency_ms": 5.0 + i,
-                     "verified_memory_bytes": 4096.0, "finished_at": now})
+    dry_source(url, n)
 
 
 @pytest.fixture(scope="module")
