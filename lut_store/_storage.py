@@ -91,6 +91,18 @@ RETRY = RetryPolicy()
 _S3_PROTOCOLS = ("s3", "s3a")
 
 
+# A request that never answers (a connection stalled mid-upload when a server or proxy died) must
+# not hang a trial forever: fsspec's sync gives up after this many seconds with FSTimeoutError, a
+# TimeoutError, which is retried like any transient failure. Generous: a shared supernet's
+# checkpoint of tens of MB uploads well within it.
+REQUEST_TIMEOUT_S = 120
+
+
+def _t(fs) -> dict:
+    """The per-request deadline, for the file systems whose calls take one (the async ones: S3)."""
+    return {"timeout": REQUEST_TIMEOUT_S} if getattr(fs, "async_impl", False) else {}
+
+
 def _s3_options() -> dict:
     # botocore: one try. A new dict each time: botocore writes its defaults into the one it gets.
     return {"config_kwargs": {"retries": {"total_max_attempts": 1}}}
@@ -168,7 +180,7 @@ def write_bytes(url: str, data: bytes, *, retry: bool = True) -> None:
         if is_local(fs):
             write_file(path, data)   # temp file + fsync + rename + fsync of the folder
         else:
-            _with_retries(lambda: fs.pipe_file(path, data), retry)
+            _with_retries(lambda: fs.pipe_file(path, data, **_t(fs)), retry)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - every storage failure becomes one clear line
@@ -194,7 +206,7 @@ def create_exclusive(url: str, data: bytes) -> bool:
                 os.fsync(fh.fileno())
             return True
         try:
-            _with_retries(lambda: fs.pipe_file(path, data, mode="create"))
+            _with_retries(lambda: fs.pipe_file(path, data, mode="create", **_t(fs)))
         except FileExistsError:
             return False
         return True
@@ -206,8 +218,8 @@ def remove(url: str) -> None:
     """Delete a file if it is there."""
     fs, path = filesystem(url)
     try:
-        if _with_retries(lambda: fs.exists(path)):
-            _with_retries(lambda: fs.rm(path))
+        if _with_retries(lambda: fs.exists(path, **_t(fs))):
+            _with_retries(lambda: fs.rm(path, **_t(fs)))
     except FileNotFoundError:
         pass
     except Exception as exc:  # noqa: BLE001
@@ -220,7 +232,7 @@ def stamp(url: str) -> tuple | None:
     replaced since, before it deletes it."""
     fs, path = filesystem(url)
     try:
-        info = _with_retries(lambda: fs.info(path))
+        info = _with_retries(lambda: fs.info(path, **_t(fs)))
     except FileNotFoundError:
         return None
     except Exception as exc:  # noqa: BLE001
@@ -231,7 +243,7 @@ def stamp(url: str) -> tuple | None:
 def read_bytes(url: str) -> bytes:
     fs, path = filesystem(url)
     try:
-        return _with_retries(lambda: fs.cat_file(path))
+        return _with_retries(lambda: fs.cat_file(path, **_t(fs)))
     except Exception as exc:  # noqa: BLE001
         raise _storage_error(url, exc) from None
 
@@ -240,7 +252,7 @@ def exists(url: str, *, retry: bool = True) -> bool:
     """Whether a file or folder is there (`retry` as for `write_bytes`)."""
     fs, path = filesystem(url)
     try:
-        return _with_retries(lambda: fs.exists(path), retry)
+        return _with_retries(lambda: fs.exists(path, **_t(fs)), retry)
     except Exception as exc:  # noqa: BLE001
         raise _storage_error(url, exc) from None
 
@@ -250,9 +262,9 @@ def list_files(url: str, suffix: str) -> list[str]:
     fs, path = filesystem(url)
 
     def listing() -> list[str]:
-        if not fs.exists(path):
+        if not fs.exists(path, **_t(fs)):
             return []
-        return fs.ls(path, detail=False, refresh=True) if not is_local(fs) else fs.ls(path, detail=False)
+        return fs.ls(path, detail=False, refresh=True, **_t(fs)) if not is_local(fs) else fs.ls(path, detail=False)
     try:
         entries = _with_retries(listing)
     except Exception as exc:  # noqa: BLE001
@@ -277,11 +289,11 @@ def find_files(url: str, suffix: str) -> list[str]:
     fs, path = filesystem(url)
 
     def listing() -> list[str]:
-        if not fs.exists(path):
+        if not fs.exists(path, **_t(fs)):
             return []
         if not is_local(fs):
             _forget_listings(fs, path)
-        return fs.find(path)
+        return fs.find(path, **_t(fs))
     try:
         found = _with_retries(listing)
     except Exception as exc:  # noqa: BLE001
