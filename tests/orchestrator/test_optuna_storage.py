@@ -195,6 +195,21 @@ def _source(url: str, n: int = 5) -> None:
     dry_source(url, n)
 
 
+def _dry_sweep_spec(tmp_path, lut_folder, **keys):
+    """A store with the L552's LUT and a dry sweep spec over basicmotions drawing from real rows:
+    (store URL, spec path)."""
+    from lut_store import Lut
+
+    source, store = str(tmp_path / "real"), str(tmp_path / "store")
+    _source(source)
+    Lut.read(lut_folder, "nucleo-l552ze-q").write(f"{store}/lut")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"storage": store, "dry": source, "datasets": ["basicmotions"],
+                                    "mcus": ["nucleo-l552ze-q"], **keys}))
+    return store, spec
+
+
+
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_optuna_opens_a_sweeps_studies(tmp_path, lut_folder, capsys):
     """A dry sweep (real Tune, real studies; each trial's figures drawn from real rows) on a local
@@ -204,20 +219,14 @@ def test_optuna_opens_a_sweeps_studies(tmp_path, lut_folder, capsys):
     import optuna
     from optuna.visualization.matplotlib import plot_optimization_history
 
-    from lut_store import Lut
     from orchestrator._optuna import load_study_hint
     from orchestrator._store import ResultsStore
     from orchestrator.cli import main
 
-    source, store = str(tmp_path / "real"), str(tmp_path / "store")
-    _source(source)
-    Lut.read(lut_folder, "nucleo-l552ze-q").write(f"{store}/lut")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({
-        "name": "opt", "storage": store, "dry": source, "datasets": ["basicmotions"],
-        "mcus": ["nucleo-l552ze-q"], "budgets": {"latency_ms": [10, 20], "memory_kb": [16]},
-        "resources": {"cpus_per_trial": 0.5, "max_concurrent_trials": 2},
-        "optuna": {"trials_per_point": 3, "startup_trials": 2}}))
+    store, spec = _dry_sweep_spec(tmp_path, lut_folder, name="opt",
+                                  budgets={"latency_ms": [10, 20], "memory_kb": [16]},
+                                  resources={"cpus_per_trial": 0.5, "max_concurrent_trials": 2},
+                                  optuna={"trials_per_point": 3, "startup_trials": 2})
 
     assert main(["sweep", str(spec), "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -263,19 +272,13 @@ def test_a_killed_sweep_resumes_its_studies(tmp_path, lut_folder):
 
     import optuna
 
-    from lut_store import Lut
     from orchestrator._store import ResultsStore
     from orchestrator.cli import main
 
-    source, store = str(tmp_path / "real"), str(tmp_path / "store")
-    _source(source)
-    Lut.read(lut_folder, "nucleo-l552ze-q").write(f"{store}/lut")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({
-        "name": "killed", "storage": store, "dry": source, "datasets": ["basicmotions"],
-        "mcus": ["nucleo-l552ze-q"], "budgets": {"latency_ms": [10], "memory_kb": [16]},
-        "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 1},
-        "optuna": {"trials_per_point": 8, "startup_trials": 2}}))
+    store, spec = _dry_sweep_spec(tmp_path, lut_folder, name="killed",
+                                  budgets={"latency_ms": [10], "memory_kb": [16]},
+                                  resources={"cpus_per_trial": 1, "max_concurrent_trials": 1},
+                                  optuna={"trials_per_point": 8, "startup_trials": 2})
     driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "sweep", str(spec),
                                "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
