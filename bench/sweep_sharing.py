@@ -5,8 +5,9 @@
                                   [--mem-kb 16,64] [--seed 0] [--trials-per-point 2]
                                   [--store runs/sharing/store] [--table-only] [--json]
 
-Prints, for both modes: total CPU-seconds (every trial is one thread, so its stage wall times are
-its CPU time; the shared stage's training is counted once, where it ran), wall time, per grid
+Prints, for both modes: total CPU-seconds (each stage's CPU time, its process's and its children's,
+as rows record it: `search_cpu_s`, `retrain_cpu_s`, `deploy_cpu_s`; the shared stage's training
+is counted once, where it ran) and how they split over the stages, wall time, per grid
 point the best delivered int8 accuracy and its exact costs, per board the front's hypervolume
 (one reference point per board for both modes), budget violations; then the ratios the issue's
 acceptance asks for.
@@ -55,8 +56,10 @@ def compare(rows, shared_s: dict) -> dict:
         r = rows[rows["mode"] == mode]
         if r.empty:
             continue
-        cpu = float(r[["search_s", "retrain_s", "deploy_s"]].fillna(0).to_numpy().sum()) \
-            + shared_s.get(mode, 0.0)
+        stages = {stage: float(r[f"{stage}_cpu_s"].fillna(0).sum())
+                  for stage in ("search", "retrain", "deploy")}
+        stages["shared"] = shared_s.get(mode, 0.0)
+        cpu = sum(stages.values())
         ok = r[r["status"] == "ok"]
         points = {}
         for key, g in ok.groupby(["mcu", "lat_budget_ms", "mem_budget_kb"]):
@@ -68,7 +71,8 @@ def compare(rows, shared_s: dict) -> dict:
         violations = int(((ok["verified_latency_ms"] > ok["lat_budget_ms"])
                           | (ok["verified_memory_bytes"] > ok["mem_budget_kb"] * 1024)).sum())
         out["modes"][mode] = {
-            "trials": int(len(r)), "ok": int(len(ok)), "cpu_s": cpu, "violations": violations,
+            "trials": int(len(r)), "ok": int(len(ok)), "cpu_s": cpu, "cpu_s_by_stage": stages,
+            "violations": violations,
             "points": points,
             "hypervolume": {mcu: float(hv.get((mcu, method[mode]), float("nan")))
                             for mcu in sorted(r["mcu"].unique())}}
@@ -116,7 +120,7 @@ def main() -> None:
         for mode in MODES:
             start = time.perf_counter()
             summary = Sweep(parse_spec(_spec(mode, args, grid))).run(verbose=0)
-            shared = sum(i["seconds"] for i in summary.get("shared", {}).values()
+            shared = sum(i["cpu_seconds"] for i in summary.get("shared", {}).values()
                          if i["trained_here"])
             recorded[mode] = {"wall_s": time.perf_counter() - start, "shared_s": shared}
             timings.parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +135,7 @@ def main() -> None:
         return
     for mode, m in result["modes"].items():
         print(f"sharing: {mode}: {m['ok']}/{m['trials']} trials ok, {m['cpu_s']:.0f} CPU-s, "
+              f"(" + ", ".join(f"{k} {v:.0f}" for k, v in m["cpu_s_by_stage"].items()) + "), "
               f"wall {m.get('wall_s', float('nan')) / 60:.1f} min, {m['violations']} violations, "
               f"hypervolume " + ", ".join(f"{k} {v:.4g}" for k, v in m["hypervolume"].items()))
     print("| point (board/lat ms/mem KB) | int8 % none | int8 % supernet | latency ms | memory KB |")

@@ -56,8 +56,8 @@ def ensure_shared(store_url: str, data, config, token: str, *,
                   stale_s: float = STALE_S) -> dict:
     """The URL of the finished shared supernet of (data, config) in the store, training it first
     if nobody has (and waiting if somebody is). Returns {"url", "key", "trained_here",
-    "resumed_from_epoch", "seconds"}."""
-    from search_core import SharedSupernet, shared_key, train_shared
+    "resumed_from_epoch", "seconds", "cpu_seconds"}."""
+    from search_core import SharedSupernet, cpu_seconds, shared_key, train_shared
 
     key = shared_key(data, config)
     folder = shared_folder(store_url, key)
@@ -65,7 +65,7 @@ def ensure_shared(store_url: str, data, config, token: str, *,
     while True:
         if storage.exists(final):
             return {"url": final, "key": key, "trained_here": False, "resumed_from_epoch": None,
-                    "seconds": 0.0}
+                    "seconds": 0.0, "cpu_seconds": 0.0}
         if storage.create_exclusive(lease_url, _lease(token)) or _owner(lease_url) == token:
             break
         holder = _read_lease(lease_url)
@@ -83,14 +83,14 @@ def ensure_shared(store_url: str, data, config, token: str, *,
         storage.write_bytes(lease_url, _lease(token))   # heartbeat
         _injected_kill()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     done = train_shared(data, config, progress, resume=resume, checkpoint=checkpoint)
     storage.write_bytes(final, done.to_bytes())
     storage.remove(checkpoint_url)
     storage.remove(lease_url)
     return {"url": final, "key": key, "trained_here": True,
             "resumed_from_epoch": None if resume is None else resume.meta["epochs_done"],
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started, "cpu_seconds": cpu_seconds() - cpu}
 
 
 def load_shared(url: str):

@@ -120,6 +120,10 @@ COLUMNS: dict[str, pa.DataType] = {
     "search_s": pa.float64(),
     "retrain_s": pa.float64(),
     "deploy_s": pa.float64(),
+    # ... their CPU time (this process and its children): the cost, whatever shares the cores
+    "search_cpu_s": pa.float64(),
+    "retrain_cpu_s": pa.float64(),
+    "deploy_cpu_s": pa.float64(),
     "wall_s": pa.float64(),
     "resumed_from": pa.string(),       # the stage a resumed trial restarted at ("" if none)
     "started_at": pa.timestamp("us", tz="UTC"),

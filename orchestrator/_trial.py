@@ -83,6 +83,7 @@ def run_trial(config: dict, spec: SweepSpec, provenance: dict, predictor: str | 
             state["done"].append(stage.name)
             if stage.name in _TIMED:
                 state["timings"][_TIMED[stage.name]] = trial.run.seconds[stage.name]
+                state["timings"][_CPU[stage.name]] = trial.run.cpu_seconds[stage.name]
             RunFolder(work).write_state(state)
             tune.report({**trial.metrics(), **metrics, "stage": stage.name},
                         checkpoint=tune.Checkpoint.from_directory(str(work)))
@@ -114,6 +115,8 @@ def objective_of(result: dict | None, objective: str) -> float:
 
 # The stages whose wall time a row keeps, under these names.
 _TIMED = {"search": "search_s", "retrain": "retrain_s", "deploy": "deploy_s"}
+# ... and their CPU time (search_core.stages.cpu_seconds).
+_CPU = {stage: column.replace("_s", "_cpu_s") for stage, column in _TIMED.items()}
 
 
 def _injected_fault(stage: str) -> None:
@@ -245,8 +248,7 @@ class _Trial:
 
     def _timings(self) -> dict:
         t = self.state["timings"]
-        return {"search_s": t.get("search_s"), "retrain_s": t.get("retrain_s"),
-                "deploy_s": t.get("deploy_s")}
+        return {c: t.get(c) for c in (*_TIMED.values(), *_CPU.values())}
 
     def row(self) -> dict:
         """The row of a finished trial: its search outcome, then what deployment verified."""
@@ -281,7 +283,8 @@ class _Trial:
             over.append(f"latency {lat:.2f} ms > {budget.latency_ms:g} ms")
         if mem > budget.memory_bytes:
             over.append(f"peak memory {mem / 1024:.2f} KB > {budget.memory_bytes / 1024:g} KB")
-        row = {**self._common(), **outcome.to_row(), "search_s": self._timings()["search_s"],
+        row = {**self._common(), **outcome.to_row(),
+               **{c: self._timings()[c] for c in ("search_s", "search_cpu_s")},
                "status": "over_budget", "reason": "over the budget: " + ", ".join(over),
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params})}
         row["constraint"] = max(self.constraints(row).values())
@@ -289,7 +292,8 @@ class _Trial:
 
     def dry_row(self) -> dict:
         row = {**self._common(), **self.state["dry_row"], "status": "ok", "reason": "", "dry": True,
-               "search_s": 0.0, "retrain_s": 0.0, "deploy_s": 0.0,
+               "search_s": 0.0, "retrain_s": 0.0, "deploy_s": 0.0, "search_cpu_s": 0.0,
+               "retrain_cpu_s": 0.0, "deploy_cpu_s": 0.0,
                "config_json": json.dumps({"dry": self.spec.dry, "tuned": self.params})}
         row["constraint"] = max(self.constraints(row).values())
         return row

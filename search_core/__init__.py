@@ -19,7 +19,7 @@ _EXPORTS = {
     "plan_budget": "search",
     # the pipeline a sweep trial runs (search_core.stages), its run folder and records
     "SearchRun": "stages", "Stage": "stages", "SearchStage": "stages", "RetrainStage": "stages",
-    "DeployStage": "stages", "run_stages": "stages",
+    "DeployStage": "stages", "run_stages": "stages", "cpu_seconds": "stages",
     "RunFolder": "run", "Derivation": "records", "SearchOutcome": "records",
     "DeploymentReport": "records",
     "Dataset": "data", "load_dataset": "data",

@@ -57,7 +57,8 @@ class SearchRun:
         self.trained = None        # TrainOutcome (in memory only)
         self.deployment = None     # search_core.deploy.Deployment
         self.skipped: set[str] = set()
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}       # stage -> wall seconds
+        self.cpu_seconds: dict[str, float] = {}   # stage -> CPU seconds (cpu_seconds())
 
     # --- inputs ------------------------------------------------------------------------------
     @property
@@ -115,6 +116,14 @@ class SearchRun:
         return budget.violation_of(arch, cost) == 0
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished child processes (user + system): what a
+    stage costs, unlike its wall time, does not grow when other work shares the cores."""
+    import resource
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 class Stage(abc.ABC):
     """One step of the pipeline; see the module's docstring."""
 
@@ -148,9 +157,10 @@ def run_stages(stages: Sequence[Stage], run: SearchRun, *, done: Iterable[str] =
             continue
         if on_start is not None:
             on_start(stage)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         figures = stage.run(run)
         run.seconds[stage.name] = time.perf_counter() - start
+        run.cpu_seconds[stage.name] = cpu_seconds() - cpu
         if run.folder is not None:
             stage.save(run)
         if checkpoint is not None:

@@ -29,6 +29,7 @@ def test_darts_over_the_budget_is_recorded_not_delivered(tmp_path, lut_folder):
     assert over["status"] == "over_budget" and not over["fits"] and not over["search_fits"]
     assert over["reason"].startswith("over the budget:") and over["latency_ms"] > 6
     assert over["constraint"] > 0 and over["search_s"] > 0
+    assert 0 < over["search_cpu_s"] <= over["search_s"] * 1.5   # one thread: CPU ≈ wall
     assert over["retrain_s"] != over["retrain_s"] and over["test_accuracy"] != over["test_accuracy"]
     assert json.loads(over["architecture_json"])["format"] == "micronas-architecture"
     names = {u.rsplit("/", 1)[-1] for u in storage.list_files(over["artifacts"], "")}
@@ -36,3 +37,4 @@ def test_darts_over_the_budget_is_recorded_not_delivered(tmp_path, lut_folder):
 
     loose = rows.loc[200.0]
     assert loose["status"] == "ok" and loose["fits"] and loose["test_accuracy"] > 0
+    assert loose["search_cpu_s"] > 0 and loose["retrain_cpu_s"] > 0
