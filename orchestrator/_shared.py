@@ -16,6 +16,12 @@ of one sweep or of two sweeps started together — exactly one trains and the ot
 `supernet.pt`. A worker killed mid-training is retried by Ray with the same token: it finds its own
 lease and resumes from `checkpoint.pt`. A lease whose heartbeat is older than `stale_s` (its
 owner died for good) is taken over, and the checkpoint is resumed.
+
+Retrained networks are shared too (`NetworkStore`, `<storage>/networks/<key>.pt`, the key from
+`search_core`'s `retrain_key`: data, architecture, retraining settings): Optuna's trials of one
+point, and points of one board, mostly derive the same few architectures, and retraining is
+two thirds of a trial. Two trials retraining the same network at once both train it (identical
+files, written atomically); nothing waits on a lease, as nothing is lost but the duplicate work.
 """
 
 from __future__ import annotations
@@ -113,6 +119,23 @@ def _read_lease(url: str) -> dict | None:
 def _owner(url: str) -> str | None:
     lease = _read_lease(url)
     return None if lease is None else lease.get("token")
+
+
+class NetworkStore:
+    """The store's retrained networks, for `search_core.SearchRun(networks=...)`."""
+
+    def __init__(self, store_url: str):
+        self.folder = storage.join(store_url, "networks")
+
+    def url(self, key: str) -> str:
+        return storage.join(self.folder, f"{key}.pt")
+
+    def get(self, key: str) -> bytes | None:
+        url = self.url(key)
+        return storage.read_bytes(url) if storage.exists(url) else None
+
+    def put(self, key: str, data: bytes) -> None:
+        storage.write_bytes(self.url(key), data)
 
 
 def shared_token(spec, dataset: str, seed: int) -> str:

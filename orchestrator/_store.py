@@ -92,6 +92,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "estimated_flash_kb": pa.float64(),  # exact price of the derived network (model + runtime)
     "protocol": pa.string(),           # official | subjects-<k>of<n> | paper-random (leaky)
     "shared_key": pa.string(),         # the shared supernet a `sharing: supernet` trial used
+    "network_key": pa.string(),        # ... the retrained network it shares (networks/<key>.pt)
+    "network_reused": pa.bool_(),      # ... retrained by an earlier trial, not by this one
     "device": pa.string(),             # where it retrained: cpu | cuda[:N]
     "dry": pa.bool_(),                 # a `dry:` sweep's row (drawn, not trained): never a result
     "val_accuracy": pa.float64(),      # float model

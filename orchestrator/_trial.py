@@ -33,6 +33,7 @@ from search_core import (
     run_stages,
 )
 
+from ._shared import NetworkStore
 from ._spec import DEFAULT_METHOD, Point, SweepSpec, deploy_config, search_config
 from ._store import ResultsStore
 
@@ -166,7 +167,9 @@ class _Trial:
                              # One distillation teacher per data set and split for the whole
                              # store (every sweep, every node), not one per trial.
                              teachers=storage.join(spec.storage, "teachers"),
-                             shared=self._shared if spec.shares(point.method) else None)
+                             shared=self._shared if spec.shares(point.method) else None,
+                             networks=(NetworkStore(spec.storage) if spec.shares(point.method)
+                                       else None))
 
     def _load_data(self):
         from search_core import load_dataset
@@ -259,7 +262,9 @@ class _Trial:
         if deployment is None and self.state.get("deploy"):   # stopped on bad input
             gate = self.state["deploy"]
             deployment = DeploymentReport(gate["status"], tuple(gate["failures"]))
+        network = (self.folder.result_document() or {}).get("network") or {}
         row = {**self._common(), **outcome.to_row(), **self._timings(),
+               "network_key": network.get("key"), "network_reused": network.get("reused"),
                **(deployment.to_row() if deployment else {}),
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params,
                                           "deploy": deployment.config if deployment else None})}

@@ -34,6 +34,64 @@ class TrainOutcome:
     val_scores: dict | None = None   # accuracy, macro-F1, log-loss of the kept weights
     device: str = "cpu"
 
+    def to_bytes(self) -> bytes:
+        """The trained (folded) network and its figures: plain tensors and one JSON string."""
+        import io
+        import json
+        buffer = io.BytesIO()
+        torch.save({"weights": self.network.state_dict(), "meta": json.dumps({
+            "format": "micronas-trained-network", "architecture": self.network.arch.to_json(),
+            "val_accuracy": self.val_accuracy, "epochs": self.epochs, "seconds": self.seconds,
+            "val_scores": self.val_scores, "device": self.device})}, buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str = "trained network") -> TrainOutcome:
+        """Read `to_bytes` (weights_only: a shared store can never run code)."""
+        import io
+        import json
+
+        from lut_store import InputError
+        try:
+            doc = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            meta = json.loads(doc["meta"])
+            if meta.get("format") != "micronas-trained-network":
+                raise ValueError(meta.get("format"))
+            net = Network(Architecture.from_json(meta["architecture"]), batch_norm=False)
+            net.load_state_dict(doc["weights"])
+        except Exception as exc:  # noqa: BLE001 - any damage is one line naming the file
+            raise InputError(f"{where}: not a trained network ({type(exc).__name__})") from None
+        return cls(net.eval(), meta["val_accuracy"], meta["epochs"], meta["seconds"],
+                   meta["val_scores"], meta["device"])
+
+
+# The config fields that only steer the search: they never change what retraining produces, so
+# two trials that differ only in them (Optuna's loss weights, above all) and derive the same
+# architecture share one retrained network (`retrain_key`). Every other field, including any
+# added later, is part of the key: a new field can cost a cache hit, never give a wrong one.
+_SEARCH_ONLY = frozenset({"epochs", "arch_lr", "arch_lr_min", "arch_every", "warmup_epochs",
+                          "tau_start", "tau_end", "hard_sampling", "cost_on_distribution",
+                          "loss", "fill_budget", "fill_max_drop", "shared_search_epochs"})
+# Bump when retraining changes: networks cached by an older version are then not reused.
+_RETRAIN_VERSION = 1
+
+
+def retrain_key(arch: Architecture, data: Dataset, config: SearchConfig,
+                shared_key: str | None = None) -> str:
+    """What decides a retrained network: the data (its SHA-256), the architecture, the config's
+    retraining fields and, for `retrain_from: inherited`, the shared supernet it starts from."""
+    import dataclasses
+    import hashlib
+    import json
+
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+              if f.name not in _SEARCH_ONLY}
+    if config.retrain_from != "inherited":
+        shared_key = None
+    doc = {"version": _RETRAIN_VERSION, "data": data.content_hash(),
+           "architecture": json.loads(arch.to_json()), "config": fields, "shared": shared_key}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
 
 def _ema(decay: float):
     """The averaging step, its decay warmed up as (1 + n) / (10 + n) (TensorFlow's

@@ -40,7 +40,7 @@ class SearchRun:
                  deploy_config=None, data_source: str | None = None,
                  folder: RunFolder | None = None,
                  progress: Mapping[str, Callable] | None = None, plan=None,
-                 teachers: str | None = None, shared=None):
+                 teachers: str | None = None, shared=None, networks=None):
         self.config, self.lat_ms, self.mem_kb = config, lat_ms, mem_kb
         self.flash_kb = flash_kb
         self.method, self.deploy_config, self.data_source = method, deploy_config, data_source
@@ -53,6 +53,11 @@ class SearchRun:
         # The grid's shared supernet (search_core.shared.SharedSupernet, or a loader of it):
         # the search starts from its weights, an "inherited" retraining too.
         self._shared = shared
+        # Where retrained networks are shared (an object with get(key) -> bytes | None and
+        # put(key, bytes); None: every run retrains): a trial that derives an architecture
+        # another one already retrained with the same data and settings reuses that network.
+        self.networks = networks
+        self.network = None          # {"key", "reused"} of the retraining, with `networks`
         self._derivation = self._result = None
         self.trained = None        # TrainOutcome (in memory only)
         self.deployment = None     # search_core.deploy.Deployment
@@ -215,19 +220,23 @@ class RetrainStage(Stage):
         if run.config.distill > 0:
             from .teacher import teacher_for
             teacher = teacher_for(run.data, run.config, run.teachers)
-        supernet = None
-        if run.config.retrain_from == "inherited":
-            if run.shared is None:
-                raise InputError("retrain_from: inherited needs a shared supernet (a sweep's "
-                                 "sharing: supernet)")
-            supernet = run.shared.supernet(run.data)
-        run.trained = retrain(derivation.architecture, run.data, run.config,
-                              run.progress.get(self.name),
-                              teacher_logits=None if teacher is None else teacher.logits,
-                              supernet=supernet)
+        inherited = run.config.retrain_from == "inherited"
+        if inherited and run.shared is None:
+            raise InputError("retrain_from: inherited needs a shared supernet (a sweep's "
+                             "sharing: supernet)")
+        run.trained = self._reused(run)
+        if run.trained is None:
+            run.trained = retrain(derivation.architecture, run.data, run.config,
+                                  run.progress.get(self.name),
+                                  teacher_logits=None if teacher is None else teacher.logits,
+                                  supernet=run.shared.supernet(run.data) if inherited else None)
+            if run.networks is not None:
+                run.networks.put(run.network["key"], run.trained.to_bytes())
         run.result = describe(run.data, run.latency, cost, budget, run.lat_ms, run.mem_kb,
                               run.config, derivation, run.trained, run.data_source,
                               flash_kb=run.flash_kb)
+        if run.network is not None:   # which shared network it is, and whether it was reused
+            run.result["network"] = run.network
         if teacher is not None:   # its cost is the data set's, not this search's: kept apart
             run.result["teacher"] = {"test_accuracy": teacher.test_accuracy,
                                      "val_accuracy": teacher.val_accuracy,
@@ -235,6 +244,28 @@ class RetrainStage(Stage):
                                      "url": teacher.url}
         return {"val_accuracy": run.result["val_accuracy"],
                 "test_accuracy": run.result["test_accuracy"]}
+
+    @staticmethod
+    def _reused(run: SearchRun):
+        """The network another run retrained for this architecture and these settings, if the
+        run shares networks and one is there (a damaged file is retrained and replaced)."""
+        if run.networks is None:
+            return None
+        from ._retrain import TrainOutcome, retrain_key
+        shared = run.shared.key if run.config.retrain_from == "inherited" else None
+        key = retrain_key(run.derivation.architecture, run.data, run.config, shared)
+        run.network = {"key": key, "reused": False}
+        data = run.networks.get(key)
+        if data is None:
+            return None
+        try:
+            trained = TrainOutcome.from_bytes(data, f"trained network {key}")
+        except InputError:
+            return None
+        if trained.network.arch.to_json() != run.derivation.architecture.to_json():
+            return None   # a key collision cannot hand over another network
+        run.network["reused"] = True
+        return trained
 
     def save(self, run: SearchRun) -> None:
         run.folder.write(run.derivation.architecture, run.trained.network, run.result)

@@ -61,9 +61,11 @@ def test_optuna_and_sharing_apply_to_the_micronas_points():
     assert spec.trial_count(points) == 10
     assert [p.method for p in points if spec.tuned(p)] == ["micronas", "micronas"]
     assert spec.shares("micronas") and not spec.shares("darts") and not spec.shares("random")
-    # The shared supernet's weights are inherited by micronas retraining only.
-    assert search_config(spec, 0, {}, "micronas").retrain_from == "inherited"
+    # Retraining starts from fresh weights under sharing too (inherited ones measured worse).
+    assert search_config(spec, 0, {}, "micronas").retrain_from == "scratch"
     assert search_config(spec, 0, {}, "darts").retrain_from == "scratch"
+    one = parse_spec({**GOOD, "sharing": "supernet", "search": {"retrain_from": "inherited"}})
+    assert search_config(one, 0, {}).retrain_from == "inherited"
 
 
 def test_the_point_list_keeps_micronas_keys():
@@ -201,7 +203,7 @@ def test_a_real_sweep_with_three_methods_and_its_report(tmp_path, lut_folder, ca
 @pytest.mark.slow
 def test_sharing_applies_to_the_micronas_points(tmp_path, lut_folder):
     """`sharing: supernet` with three methods: micronas searches on the shared supernet and
-    inherits its weights; darts and random search and retrain as without sharing."""
+    shares its retrained networks; darts and random search and retrain as without sharing."""
     store = tmp_path / "store"
     shutil.copytree(lut_folder, store / "lut")
     spec = parse_spec({
@@ -218,6 +220,8 @@ def test_sharing_applies_to_the_micronas_points(tmp_path, lut_folder):
     assert rows["shared_key"].notna().to_dict() == {"micronas": True, "darts": False,
                                                      "random": False}
     retrain = {m: json.loads(c)["search"]["retrain_from"] for m, c in rows["config_json"].items()}
-    assert retrain == {"micronas": "inherited", "darts": "scratch", "random": "scratch"}
+    assert retrain == {"micronas": "scratch", "darts": "scratch", "random": "scratch"}
+    assert rows["network_key"].notna().to_dict() == {"micronas": True, "darts": False,
+                                                      "random": False}
     fronts = ParetoFront(rows.reset_index()).hypervolume["method"]
     assert sorted(fronts) == ["darts", "micronas+shared", "random"]

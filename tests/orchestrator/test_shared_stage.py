@@ -97,7 +97,7 @@ def test_sharing_sweep_on_s3_trains_one_supernet_and_survives_a_killed_worker(
             "mcus": ["nucleo-l552ze-q"], "sharing": "supernet",
             "budgets": {"latency_ms": [11, 20], "memory_kb": [6]}, "seeds": [0],
             "search": {"shared_epochs": 3, "shared_search_epochs": 2, "arch_every": 1,
-                       "inherited_retrain_epochs": 2},
+                       "retrain_from": "inherited", "inherited_retrain_epochs": 2},
             "deploy": {"qat_epochs": 0, "calibration_windows": 32, "max_accuracy_drop": 100},
             "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2}, "max_failures": 1})
 
@@ -116,3 +116,10 @@ def test_sharing_sweep_on_s3_trains_one_supernet_and_survives_a_killed_worker(
     second = Sweep(spec("share-b")).run(verbose=0, say=lambda line: None)
     (again,) = second["shared"].values()
     assert again["key"] == info["key"] and not again["trained_here"]
+    # ... and the networks its trials retrained: the same points derive the same architectures
+    # on the same weights, so nothing is retrained (the networks live on S3, in networks/).
+    later = ResultsStore(store).read(sweep="share-b")
+    assert set(later["status"]) == {"ok"} and later["network_reused"].all()
+    assert set(later["network_key"]) == set(rows["network_key"])
+    assert all(storage.exists(f"{store}/networks/{k}.pt") for k in rows["network_key"])
+    assert (later["retrain_cpu_s"] < rows["retrain_cpu_s"].min()).all()
