@@ -3,6 +3,7 @@
 
     python bench/sweep_sharing.py [--boards nucleo-l552ze-q:15,25,35,50 nucleo-f446re:15,25,35,50]
                                   [--mem-kb 16,64] [--seed 0] [--trials-per-point 2]
+                                  [--modes none,supernet]
                                   [--store runs/sharing/store] [--table-only] [--json]
 
 Prints, for both modes: total CPU-seconds (each stage's CPU time, its process's and its children's,
@@ -72,6 +73,8 @@ def compare(rows, shared_s: dict) -> dict:
                           | (ok["verified_memory_bytes"] > ok["mem_budget_kb"] * 1024)).sum())
         out["modes"][mode] = {
             "trials": int(len(r)), "ok": int(len(ok)), "cpu_s": cpu, "cpu_s_by_stage": stages,
+            "architectures": int(ok["architecture_json"].nunique()),
+            "networks_reused": int(ok["network_reused"].fillna(False).astype(bool).sum()),
             "violations": violations,
             "points": points,
             "hypervolume": {mcu: float(hv.get((mcu, method[mode]), float("nan")))
@@ -100,6 +103,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--retrain-epochs", type=int, default=120)
     p.add_argument("--store", default=str(ROOT / "runs" / "sharing" / "store"))
+    p.add_argument("--modes", default=",".join(MODES),
+                   help="which modes to run now (the table reads both from the store)")
     p.add_argument("--table-only", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -117,7 +122,7 @@ def main() -> None:
         for board in grid:
             lut, _ = import_records(args.records / board, board)
             lut.write(f"{args.store}/lut")
-        for mode in MODES:
+        for mode in args.modes.split(","):
             start = time.perf_counter()
             summary = Sweep(parse_spec(_spec(mode, args, grid))).run(verbose=0)
             shared = sum(i["cpu_seconds"] for i in summary.get("shared", {}).values()
@@ -134,7 +139,8 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     for mode, m in result["modes"].items():
-        print(f"sharing: {mode}: {m['ok']}/{m['trials']} trials ok, {m['cpu_s']:.0f} CPU-s, "
+        print(f"sharing: {mode}: {m['ok']}/{m['trials']} trials ok, {m['architectures']} distinct "
+              f"architectures, {m['networks_reused']} networks reused, {m['cpu_s']:.0f} CPU-s "
               f"(" + ", ".join(f"{k} {v:.0f}" for k, v in m["cpu_s_by_stage"].items()) + "), "
               f"wall {m.get('wall_s', float('nan')) / 60:.1f} min, {m['violations']} violations, "
               f"hypervolume " + ", ".join(f"{k} {v:.4g}" for k, v in m["hypervolume"].items()))
