@@ -9,6 +9,7 @@ and editing .tflite files), `lut_store.tflm` (TFLite-Micro's arena and stderr).
 
 from ._cache import cache_dir
 from ._cost import op_configs, price_model
+from ._energy import EnergyModel
 from ._flash import TFLITE_MODEL_NAME, model_fixed_bytes, model_flash_bytes, op_flash_bytes, runtime_flash_bytes
 from ._lut import LUT_SCHEMA_VERSION, Lut, OpConfig, same_padding
 from ._mcu import Mcu, list_mcus, load_mcu
@@ -19,7 +20,7 @@ from ._records import ImportReport, import_records
 from .errors import InputError
 
 __all__ = [
-    "cache_dir",
+    "cache_dir", "EnergyModel",
     "ImportReport", "InputError", "LUT_SCHEMA_VERSION", "LatencyModel", "Lut", "Mcu", "OpConfig",
     "OpCost", "Predictor", "calibration_set", "code_path", "cross_validate", "import_records", "list_mcus", "load_mcu",
     "TFLITE_MODEL_NAME", "model_fixed_bytes", "model_flash_bytes", "onboarding_error", "op_configs", "op_flash_bytes",

@@ -208,17 +208,24 @@ def _merge(feasible: pd.DataFrame) -> pd.DataFrame:
     keys = FRONT + ["model"]
     columns = keys + ["metric", "metric_std", "n", "latency_ms", "memory_bytes", "flash_bytes",
                       "metric_source", "latency_source", "memory_source", "trial_key", "artifacts",
-                      "seeds", "trial_keys", "found_under", "architecture_json"]
+                      "seeds", "trial_keys", "found_under", "architecture_json", "front_end_text",
+                      "power_mw", "energy_per_inference_mj"]
+    for col in ("sensors", "sample_rate_hz", "window_s", "power_mw", "energy_per_inference_mj"):
+        if col not in df:   # rows of stores written before front ends were recorded
+            df[col] = np.nan
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("metric", "metric_std",
-                             "latency_ms", "memory_bytes", "flash_bytes") else "object")
+                             "latency_ms", "memory_bytes", "flash_bytes", "power_mw",
+                             "energy_per_inference_mj") else "object")
                              for c in columns}).astype({"n": "int64"})
     # Group once on the (long) keys; every later aggregation is over a small integer id.
     df["model_id"] = df.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
     grouped = df.groupby("model_id", sort=True)
     out = grouped.agg(metric=("metric", "mean"), metric_std=("metric", "std"),
                       n=("metric", "size"), latency_ms=("latency_ms", "max"),
-                      memory_bytes=("memory_bytes", "max"), flash_bytes=("flash_bytes", "max"))
+                      memory_bytes=("memory_bytes", "max"), flash_bytes=("flash_bytes", "max"),
+                      power_mw=("power_mw", "max"),
+                      energy_per_inference_mj=("energy_per_inference_mj", "max"))
     # A model's figure is only as good as its weakest trial's: one float (or estimated) figure
     # among the seeds makes the mean a float (estimated) one.
     for col, strong, weak in (("metric_source", "int8", "float"),
@@ -231,6 +238,9 @@ def _merge(feasible: pd.DataFrame) -> pd.DataFrame:
               .drop_duplicates("model_id").set_index("model_id"))
     for col in keys + ["trial_key", "artifacts", "architecture_json"]:
         out[col] = best[col]
+    # The front end the model reads (one per model: the input shape is in its architecture).
+    out["front_end_text"] = [_front_end_text(*v) for v in
+                             best[["sensors", "sample_rate_hz", "window_s"]].to_numpy()]
     df = df.sort_values(["seed", "trial_key"], kind="stable")
     df["seed_text"] = df["seed"].astype("string").fillna("?")
     by_model = df.groupby("model_id", sort=True)
@@ -244,6 +254,13 @@ def _merge(feasible: pd.DataFrame) -> pd.DataFrame:
     out = out.reset_index(drop=True)
     out["n"] = out["n"].astype("int64")
     return out[columns]
+
+
+def _front_end_text(sensors, rate, window_s) -> str:
+    if not isinstance(sensors, str):
+        return ""
+    return f"{sensors}, {rate:g} Hz, {window_s:g} s" if rate == rate and window_s == window_s \
+        else sensors
 
 
 def _fmt_budget(lat, mem) -> str:

@@ -208,6 +208,8 @@ def _members(front: ParetoFront, members: pd.DataFrame, links: Links) -> dict | 
         records.append(r)
     return {"count": len(members), "folded": len(members) > MEMBERS_OPEN,
             "flash": front.flash or members["flash_bytes"].notna().any(),
+            "front_end": (members["front_end_text"] != "").any(),
+            "energy": members["power_mw"].notna().any(),
             "target": any(r["target"] for r in records), "rows": records}
 
 

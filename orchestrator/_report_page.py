@@ -22,7 +22,7 @@ def _environment():
             loader=jinja2.PackageLoader("orchestrator", "templates"),
             autoescape=True, trim_blocks=True, lstrip_blocks=True,
             undefined=jinja2.StrictUndefined)   # a misspelt field fails the test, not the reader
-        env.filters.update(pct=pct, kb=kb, budget=budget, blank=blank, fmt=fmt,
+        env.filters.update(pct=pct, kb=kb, budget=budget, blank=blank, fmt=fmt, energy=energy,
                            metric_cell=metric_cell, lat_cell=lat_cell, mem_cell=mem_cell)
         _ENV = env
     return _ENV
@@ -41,6 +41,11 @@ def pct(value) -> str:
 
 def kb(value) -> str:
     return "–" if _missing(value) else f"{value / 1024:.1f}"
+
+
+def energy(value) -> str:
+    """mJ or mW: three significant digits (inference energies are fractions of a mJ)."""
+    return "–" if _missing(value) else f"{value:.3g}"
 
 
 def budget(value, unit: str) -> str:

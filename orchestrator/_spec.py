@@ -11,6 +11,10 @@ every problem is one line naming the key.
     seeds: [0]
     methods: [micronas, darts, random]                 # optional (default micronas) or `method: X`
     data: {window: 128, step: 64}                      # optional: how recordings are cut
+    front_ends:                                        # optional: co-search the sensing front end
+      - {}                                             #   the data set's own (the fixed one)
+      - {window: 64, step: 32, rate_hz: 25}            #   2.56 s at 25 Hz (anti-aliased)
+      - {window: 64, step: 32, rate_hz: 25, sensors: [acc]}   # ... accelerometer only
     search: {epochs: 6, retrain_epochs: 12}            # SearchConfig fields (see _config_surface)
     deploy: {qat_epochs: 1}                            # DeployConfig fields; `false` skips the stage
     resources: {cpus_per_trial: 1, max_concurrent_trials: 2}
@@ -49,7 +53,7 @@ DEFAULT_SPACE = {"latency_over": (0.5, 16.0, True), "memory_over": (0.5, 16.0, T
                  "tau_end": (0.05, 0.5, True)}
 _TOP = {"name", "storage", "lut", "datasets", "mcus", "budgets", "seeds", "search", "deploy",
         "resources", "optuna", "method", "methods", "max_failures", "description", "protocol",
-        "sharing", "dry", "data"}
+        "sharing", "dry", "data", "front_ends"}
 
 # The method whose hardware-loss weights Optuna tunes and which searches on a shared supernet;
 # a grid point of any other method (the baselines) runs one trial with fixed settings.
@@ -68,6 +72,7 @@ class Point:
     seed: int
     method: str = DEFAULT_METHOD
     flash_kb: float | None = None      # delivered flash (model + runtime); None: no budget
+    front_end: str | None = None       # the spec's `front_ends` entry (its name); None: the data's
 
     @property
     def label(self) -> str:
@@ -83,14 +88,15 @@ class Point:
         method = "" if self.method == DEFAULT_METHOD else f"-{self.method}"
         # Points without a flash budget keep their key too.
         flash = "" if self.flash_kb is None else f"-{self.flash_kb:g}kbflash"
-        return f"{self.label}-{self.mcu}-{lat}-{mem}{flash}-seed{self.seed}{method}"
+        front = "" if self.front_end is None else f"-fe-{self.front_end}"
+        return f"{self.label}{front}-{self.mcu}-{lat}-{mem}{flash}-seed{self.seed}{method}"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 # Spec keys added after fingerprints existed, with their defaults (see SweepSpec.fingerprint).
-_LATER_KEYS = {"window": None, "step": None, "protocol": "official", "gpus_per_trial": 0.0, "sharing": "none", "dry": None}
+_LATER_KEYS = {"front_ends": (), "window": None, "step": None, "protocol": "official", "gpus_per_trial": 0.0, "sharing": "none", "dry": None}
 
 # none: every trial trains its own supernet (MicroNAS); supernet: one per data set and seed
 # (orchestrator/_shared.py), its weights shared by every grid point, inherited by retraining.
@@ -136,25 +142,33 @@ class SweepSpec:
     dry: str | None = None       # a store URL: trials draw rows from it instead of training
     window: int | None = None    # `data: {window, step}`: how recordings are cut (None: the
     step: int | None = None      # source's own; see search_core.data.cuts_windows)
+    # `front_ends`: the sensing front ends every grid point is searched at, {name: load_dataset
+    # options (window, step, rate_hz, sensors)}; empty: the data's own (or `data`'s) only.
+    front_ends: tuple[tuple[str, tuple], ...] = ()
     source: str = "<spec>"
 
     @property
     def objective(self) -> str:
         return self.optuna.objective if self.optuna else OptunaSettings.objective
 
-    def data_options(self) -> dict:
-        """load_dataset's keywords for this sweep's protocol and `data` section."""
+    def data_options(self, front_end: str | None = None) -> dict:
+        """load_dataset's keywords for this sweep's protocol and `data` section (and a point's
+        front end: `Point.front_end`)."""
         from search_core.data import parse_protocol
         windowing = {"window": self.window, "step": self.step}
+        front = dict(dict(self.front_ends)[front_end]) if front_end is not None else {}
         return {**parse_protocol(self.protocol),
-                **{k: v for k, v in windowing.items() if v is not None}}
+                **{k: v for k, v in windowing.items() if v is not None},
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in front.items()}}
 
     def points(self) -> list[Point]:
         """Every method on the same grid: the same data sets, boards, budgets and seeds (so the
-        same splits), method by method."""
-        return [Point(d, m, lat, mem, s, method=method, flash_kb=flash[0] if flash else None)
-                for method in self.methods for d in self.datasets for m in self.mcus
-                for lat, mem, *flash in self.budgets for s in self.seeds]
+        same splits), method by method; with `front_ends`, every point at every front end."""
+        fronts = [name for name, _ in self.front_ends] or [None]
+        return [Point(d, m, lat, mem, s, method=method, flash_kb=flash[0] if flash else None,
+                      front_end=fe)
+                for method in self.methods for d in self.datasets for fe in fronts
+                for m in self.mcus for lat, mem, *flash in self.budgets for s in self.seeds]
 
     @property
     def trials_per_point(self) -> int:
@@ -256,6 +270,7 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
                  f"path of a data file or folder)")
     datasets = tuple(d if _is_known_dataset(d) else _absolute(d) for d in datasets)
     window, step = _windowing(doc.get("data"), datasets, fail)
+    front_ends = _front_ends(doc.get("front_ends"), datasets, fail)
     mcus = _names(doc["mcus"], "mcus", fail)
     budgets = _budgets(doc["budgets"], fail)
     seeds = doc.get("seeds", [0])
@@ -308,6 +323,9 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     # Several methods: sharing and Optuna apply to the micronas points (the baselines run one
     # trial per point with their own supernet); a sweep without micronas cannot use either.
     baseline = f"method {methods[0]}" if len(methods) == 1 else f"methods {', '.join(methods)}"
+    if sharing == "supernet" and doc.get("front_ends") is not None:
+        fail("front_ends with sharing: supernet is not supported yet (one shared supernet per "
+             "front end): use sharing: none")
     if sharing == "supernet" and DEFAULT_METHOD not in methods:
         fail(f"{baseline}: no shared supernet to search on (only micronas has one): use "
              f"sharing: none" if len(methods) > 1 else
@@ -325,7 +343,8 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
                      cpus_per_trial=float(cpus), max_concurrent_trials=concurrent, optuna=optuna,
                      gpus_per_trial=float(gpus),
                      methods=methods, max_failures=max_failures, protocol=protocol,
-                     sharing=sharing, dry=dry, window=window, step=step, source=source)
+                     sharing=sharing, dry=dry, window=window, step=step, source=source,
+                     front_ends=front_ends)
     _check_configs(spec, fail)
     return spec
 
@@ -381,6 +400,68 @@ def _windowing(value, datasets, fail) -> tuple[int | None, int | None]:
                 fail(f"{key}: {d} is already cut into windows; window and step apply to data "
                      "cut from recordings (CSV/Parquet long form, .mat, ucihar, hapt, hapt12)")
     return out[0], out[1]
+
+
+def _front_ends(value, datasets, fail) -> tuple[tuple[str, tuple], ...]:
+    """`front_ends: [{window, step, rate_hz, sensors, name}, ...]`: the front ends every point is
+    searched at ({} is the data's own). Names default to what they choose."""
+    from search_core.data import MIN_WINDOW, SENSORS, front_end_options
+
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        fail("front_ends must be a non-empty list of mappings (window, step, rate_hz, sensors)")
+    out = []
+    for i, entry in enumerate(value):
+        key = f"front_ends[{i}]"
+        entry = _section(entry if entry is not None else {}, key,
+                         {"window", "step", "rate_hz", "sensors", "name"}, fail)
+        for name, low in (("window", MIN_WINDOW), ("step", 1)):
+            v = entry.get(name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+                fail(f"{key}.{name} must be an integer >= {low}, got {v!r}")
+        rate = entry.get("rate_hz")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                                 or not rate > 0):
+            fail(f"{key}.rate_hz must be a positive number, got {rate!r}")
+        sensors = entry.get("sensors")
+        if sensors is not None:
+            sensors = [sensors] if isinstance(sensors, str) else sensors
+            if not isinstance(sensors, list) or not sensors or \
+                    any(s not in SENSORS for s in sensors):
+                fail(f"{key}.sensors must be a list of {', '.join(SENSORS)}, got {entry['sensors']!r}")
+            entry["sensors"] = tuple(sensors)
+        if rate is not None:
+            entry["rate_hz"] = float(rate)
+        name = entry.pop("name", None) or _front_end_name(entry)
+        if not isinstance(name, str) or not name.replace("-", "").replace("+", "").isalnum():
+            fail(f"{key}.name must be letters, digits, '-' and '+', got {name!r}")
+        if name in dict(out):
+            fail(f"{key}: a second front end named {name!r} (give each its own name)")
+        out.append((name, tuple(sorted(entry.items()))))
+    wanted = {k for _, entry in out for k, _ in entry}
+    for d in datasets:
+        try:
+            missing = sorted(wanted - set(front_end_options(d)))
+        except InputError as exc:
+            fail(f"datasets: {exc}")
+        if missing:
+            fail(f"front_ends: {d} does not take {', '.join(missing)} (front ends apply to data "
+                 "cut from recordings; rate_hz and sensors to ucihar, hapt and hapt12)")
+    return tuple(out)
+
+
+def _front_end_name(entry: dict) -> str:
+    if not entry:
+        return "own"
+    parts = ["+".join(entry["sensors"])] if "sensors" in entry else []
+    if "rate_hz" in entry:
+        parts.append(f"{entry['rate_hz']:g}hz".replace(".", "p"))
+    if "window" in entry:
+        parts.append(f"w{entry['window']}")
+    if "step" in entry:
+        parts.append(f"s{entry['step']}")
+    return "-".join(parts)
 
 
 def _absolute(url: str) -> str:
@@ -572,7 +653,7 @@ def search_config(spec: SweepSpec, seed: int, params: dict, method: str = DEFAUL
     from search_core import BudgetPenalty, HardwareLoss, SearchConfig
 
     # Under sharing too, a network retrains from fresh weights unless the spec says
-    # `retrain_from: inherited`: measured on UCI-HAR (docs/BENCHMARKS.md), the shared weights
+    # `retrain_from: inherited`: measured on UCI-HAR (docs/SHARING.md), the shared weights
     # are a worse start than fresh ones (40 epochs: 94.3 % inherited vs 97.3 % fresh).
     values = {**spec.search, **params}
     weights = {"latency": {}, "memory": {}}

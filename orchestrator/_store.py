@@ -92,6 +92,16 @@ COLUMNS: dict[str, pa.DataType] = {
     "estimated_flash_kb": pa.float64(),  # exact price of the derived network (model + runtime)
     "protocol": pa.string(),           # official | subjects-<k>of<n> | paper-random (leaky)
     "shared_key": pa.string(),         # the shared supernet a `sharing: supernet` trial used
+    # The sensing front end the model reads (search_core.data's FrontEnd; `front_ends` names
+    # it, null: the data's own) and its estimated energy (lut_store.EnergyModel's data file).
+    "front_end": pa.string(),
+    "sensors": pa.string(),            # e.g. acc+gyro
+    "sample_rate_hz": pa.float64(),
+    "window_s": pa.float64(),
+    "input_buffer_bytes": pa.float64(),  # window x channels, int8
+    "energy_per_inference_mj": pa.float64(),   # MCU run power x latency
+    "energy_per_window_mj": pa.float64(),      # sensing + inference per window step
+    "power_mw": pa.float64(),                  # per second of sensing
     "network_key": pa.string(),        # ... the retrained network it shares (networks/<key>.pt)
     "network_reused": pa.bool_(),      # ... retrained by an earlier trial, not by this one
     "device": pa.string(),             # where it retrained: cpu | cuda[:N]

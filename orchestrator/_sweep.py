@@ -101,12 +101,12 @@ class Sweep:
             if not len(model.lut):
                 plan.notes.append(f"{mcu.name} has no measurements in {spec.lut}: every op is "
                                   f"priced by the predictor from {model.predictor.donor(mcu)}")
-        data = {d: load_dataset(d, seed=spec.seeds[0], **spec.data_options())
-                for d in spec.datasets}
+        data = {(d, fe): load_dataset(d, seed=spec.seeds[0], **spec.data_options(fe))
+                for d in spec.datasets for fe in {p.front_end for p in spec.points()}}
         for point in spec.points():
             try:
-                plan_budget(data[point.dataset], latency[point.mcu], point.latency_ms,
-                            point.memory_kb, point.flash_kb)
+                plan_budget(data[point.dataset, point.front_end], latency[point.mcu],
+                            point.latency_ms, point.memory_kb, point.flash_kb)
             except InputError as exc:
                 plan.infeasible.append((point, str(exc)))
             else:
@@ -192,7 +192,7 @@ class Sweep:
             "method": point.method, "status": "infeasible", "reason": reason,
             "dataset": point.label,
             "mcu": point.mcu, "lat_budget_ms": point.latency_ms, "mem_budget_kb": point.memory_kb,
-            "flash_budget_kb": point.flash_kb,
+            "flash_budget_kb": point.flash_kb, "front_end": point.front_end,
             "seed": point.seed, "point": point.key, "optuna_trial": -1,
             "started_at": now, "finished_at": now, "git_revision": git_revision()})
 

@@ -120,6 +120,24 @@ _TIMED = {"search": "search_s", "retrain": "retrain_s", "deploy": "deploy_s"}
 _CPU = {stage: column.replace("_s", "_cpu_s") for stage, column in _TIMED.items()}
 
 
+def sensing_columns(front_end: dict | None, mcu_name: str, latency_ms: float | None) -> dict:
+    """A row's front end and energy (lut_store.EnergyModel, its default data file): the sensors,
+    rate and window the model reads, its int8 input buffer, and the estimated energy."""
+    if not front_end:
+        return {}
+    from lut_store import EnergyModel, load_mcu
+    out = {"sensors": "+".join(front_end["sensors"]), "sample_rate_hz": front_end["sample_rate_hz"],
+           "window_s": front_end.get("window_s"),
+           "input_buffer_bytes": float(front_end["window"] * len(front_end["channels"]))}
+    if latency_ms is not None and latency_ms == latency_ms:
+        energy = EnergyModel.load().estimate(load_mcu(mcu_name), front_end["sensors"],
+                                             front_end["sample_rate_hz"], front_end.get("step_s"),
+                                             float(latency_ms))
+        out.update({k: energy[k] for k in ("energy_per_inference_mj", "energy_per_window_mj",
+                                           "power_mw")})
+    return out
+
+
 def _injected_fault(stage: str) -> None:
     wanted, _, marker = os.environ.get(FAULT_ENV, "").partition(":")
     if wanted == stage and marker and not os.path.exists(marker):
@@ -173,7 +191,8 @@ class _Trial:
 
     def _load_data(self):
         from search_core import load_dataset
-        return load_dataset(self.point.dataset, seed=self.point.seed, **self.spec.data_options())
+        return load_dataset(self.point.dataset, seed=self.point.seed,
+                            **self.spec.data_options(self.point.front_end))
 
     def _shared(self):
         """The point's shared supernet: made by the sweep's shared stage before the trials (or,
@@ -237,7 +256,7 @@ class _Trial:
             "dataset": p.label, "mcu": p.mcu, "protocol": self.spec.protocol,
             "dry": bool(self.spec.dry),
             "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb,
-            "flash_budget_kb": p.flash_kb, "seed": p.seed,
+            "flash_budget_kb": p.flash_kb, "front_end": p.front_end, "seed": p.seed,
             "point": p.key, "optuna_trial": self.optuna_trial,
             "latency_over": c.loss.latency.over, "latency_under": c.loss.latency.under,
             "memory_over": c.loss.memory.over, "memory_under": c.loss.memory.under,
@@ -262,12 +281,15 @@ class _Trial:
         if deployment is None and self.state.get("deploy"):   # stopped on bad input
             gate = self.state["deploy"]
             deployment = DeploymentReport(gate["status"], tuple(gate["failures"]))
-        network = (self.folder.result_document() or {}).get("network") or {}
+        result = self.folder.result_document() or {}
+        network = result.get("network") or {}
         row = {**self._common(), **outcome.to_row(), **self._timings(),
                "network_key": network.get("key"), "network_reused": network.get("reused"),
                **(deployment.to_row() if deployment else {}),
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params,
                                           "deploy": deployment.config if deployment else None})}
+        row.update(sensing_columns(result.get("front_end"), self.point.mcu,
+                                   row.get("verified_latency_ms") or row.get("latency_ms")))
         status, reason = "ok", ""
         if deployment is not None and not deployment.passed:
             status, reason = "deploy_failed", "; ".join(deployment.failures)[:2000]

@@ -15,6 +15,7 @@ from lut_store import InputError
 from ._config import SearchConfig
 from ._versions import versions
 from .architecture import Architecture
+from .data import front_end_of
 from .metrics import predict, scores
 
 __all__ = ["DeploymentReport", "Derivation", "SearchOutcome", "describe", "provenance"]
@@ -63,7 +64,7 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
     mem = cost.memory(arch)
     return {
         "dataset": data.name, "data_source": data_source or data.name,
-        "protocol": data.protocol,
+        "protocol": data.protocol, "front_end": front_end_of(data),
         "mcu": mcu.name, "clock_hz": mcu.clock_hz,
         "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
                    "memory_bytes_effective": budget.memory_bytes,

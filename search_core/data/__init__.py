@@ -5,6 +5,7 @@
     ds = load_dataset("ucihar", **parse_protocol("paper-random"))   # leaky: only to compare
     ds = load_dataset("my_windows.npz")    # user data: X (N, C, T), y, optional subject/split/meta
     ds = load_dataset("recording.csv", window=128, step=64)   # a row per sample: subject, label, channels
+    ds = load_dataset("ucihar", window=32, step=16, rate_hz=25, sensors=["acc"])   # a front end
     ds.x_train, ds.y_train, ds.summary()
 
 Every bad input raises `InputError` (a ValueError) whose message names the file and the problem.
@@ -14,10 +15,12 @@ Files are read by our own parsers; no pickle from user input is ever loaded.
 from lut_store.errors import InputError
 
 from ._dataset import MIN_WINDOW, Dataset, check_searchable
-from ._load import KNOWN_DATASETS, cuts_windows, load_dataset
+from ._front_end import SENSORS, FrontEnd, front_end_of, sensor_groups
+from ._load import KNOWN_DATASETS, cuts_windows, front_end_options, load_dataset
 from ._split import LEAKY, PROTOCOLS, parse_protocol, protocol_name
 from ._windows import windows_from_recording
 
-__all__ = ["Dataset", "InputError", "KNOWN_DATASETS", "LEAKY", "MIN_WINDOW", "PROTOCOLS",
-           "check_searchable", "cuts_windows", "load_dataset", "parse_protocol", "protocol_name",
+__all__ = ["Dataset", "FrontEnd", "InputError", "KNOWN_DATASETS", "LEAKY", "MIN_WINDOW",
+           "PROTOCOLS", "SENSORS", "check_searchable", "front_end_of", "front_end_options",
+           "sensor_groups", "cuts_windows", "load_dataset", "parse_protocol", "protocol_name",
            "windows_from_recording"]

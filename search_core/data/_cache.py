@@ -58,7 +58,7 @@ def load(cache_dir: Path, loader: str, key: str) -> RawWindows | None:
             x=arrays["x"], y=arrays["y"], classes=tuple(meta["classes"]),
             channels=tuple(meta["channels"]), sample_rate_hz=meta["sample_rate_hz"],
             subjects=arrays.get("subjects"), split=arrays.get("split"), groups=arrays.get("groups"),
-            info=dict(meta["info"]),
+            info=dict(meta["info"]), front_end=meta.get("front_end"),
         )
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
         return None
@@ -68,7 +68,7 @@ def store(cache_dir: Path, loader: str, key: str, raw: RawWindows) -> Path | Non
     """Write atomically; a cache that cannot be written only costs time, so it warns, never fails."""
     path = _path(cache_dir, loader, key)
     meta = {"key": key, "classes": list(raw.classes), "channels": list(raw.channels),
-            "sample_rate_hz": raw.sample_rate_hz, "info": raw.info}
+            "sample_rate_hz": raw.sample_rate_hz, "info": raw.info, "front_end": raw.front_end}
     arrays = {"x": raw.x, "y": raw.y, "meta": np.array(json.dumps(meta))}
     arrays.update({name: getattr(raw, name) for name in _FIELDS if getattr(raw, name) is not None})
     try:

@@ -46,6 +46,9 @@ class Dataset:
     # How the splits were formed: "official", "subjects-<fold>of<folds>" or "paper-random"
     # (leaky; search_core.data's _split module owns the protocols).
     protocol: str = "official"
+    # What the sensors deliver (search_core.data._front_end.FrontEnd.to_dict()): sensors,
+    # channels, rate, window, step and the anti-alias filter; None for pre-cut windows.
+    front_end: Mapping | None = None
 
     @property
     def leaky(self) -> bool:

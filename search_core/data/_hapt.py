@@ -29,6 +29,7 @@ import numpy as np
 from lut_store.errors import InputError
 
 from .._versions import pin
+from ._front_end import Decimator, FrontEnd, select_sensors, sensor_groups
 from ._raw import RawWindows
 from ._windows import check_window_step, gather, pure_windows
 
@@ -198,16 +199,23 @@ def ucihar_channels(signal: np.ndarray) -> np.ndarray:
     return np.concatenate([total_acc, total_acc - gravity, gyro], axis=1)
 
 
-def _windows(path: Path, *, classes: int, window: int, step: int, align: str, ucihar: bool) -> RawWindows:
+def _windows(path: Path, *, classes: int, window: int, step: int, align: str, ucihar: bool,
+             rate_hz: float | None = None, sensors=None) -> RawWindows:
     where = f"{path}"
     window, step = check_window_step(window, step, where)
+    names = UCIHAR_CHANNELS if ucihar else RAW_CHANNELS
+    keep_channels = select_sensors(names, sensors, "hapt" if not ucihar else "ucihar")
+    decimate = Decimator.between(RATE_HZ, rate_hz, "ucihar" if ucihar else "hapt")
     xs, ys, subjects, groups = [], [], [], []
     group_offset = 0
     for uid, signal, labels in read_recordings(path):
+        # The front end runs on the whole recording, as on the device's sensor stream: UCI-HAR's
+        # own filters at the recording's rate, then the anti-alias filter and decimation.
+        channels = decimate(ucihar_channels(signal) if ucihar else signal)[:, keep_channels]
+        labels = decimate.labels(labels)
         starts, y, segs = pure_windows(labels, window, step, align)
         keep = (y >= 1) & (y <= classes)
         starts, y, segs = starts[keep], y[keep], segs[keep]
-        channels = ucihar_channels(signal) if ucihar else signal
         xs.append(gather(channels, starts, window))
         ys.append(y - 1)
         subjects.append(np.full(len(y), uid, np.int64))
@@ -220,8 +228,8 @@ def _windows(path: Path, *, classes: int, window: int, step: int, align: str, uc
         "source": f"UCI HAPT raw recordings ({path.name} from {PIN}; research use, cite "
                   "Reyes-Ortiz et al., Neurocomputing 2015)",
         "units": "accelerometer in g, gyroscope in rad/s",
-        "windowing": f"window {window}, step {step} at {RATE_HZ:g} Hz, pure-label windows aligned "
-                     f"to the {align}",
+        "windowing": f"window {window}, step {step} at {decimate.rate_hz:g} Hz, pure-label "
+                     f"windows aligned to the {align}",
         "split_test": "official UCI-HAR test subjects " + ", ".join(map(str, UCIHAR_TEST_SUBJECTS)),
         "split_val": "the MicroNAS authors' 'Given' validation subjects "
                      + ", ".join(map(str, UCIHAR_VAL_SUBJECTS)),
@@ -232,20 +240,29 @@ def _windows(path: Path, *, classes: int, window: int, step: int, align: str, uc
                                  "body_acc = total_acc - gravity; zero-phase (forward-backward)")
     else:
         info["preprocessing"] = "none (raw HAPT signals)"
+    chosen = tuple(names[i] for i in keep_channels)
+    front_end = FrontEnd(tuple(sensor_groups(chosen)), chosen, decimate.rate_hz, window, step,
+                         RATE_HZ, decimate.factor, decimate.taps)
+    info["front_end"] = front_end.describe()
     return RawWindows(
         x=np.concatenate(xs), y=np.concatenate(ys), classes=ACTIVITIES[:classes],
-        channels=UCIHAR_CHANNELS if ucihar else RAW_CHANNELS, sample_rate_hz=RATE_HZ,
+        channels=chosen, sample_rate_hz=decimate.rate_hz,
         subjects=subjects, split=split, groups=np.concatenate(groups), info=info,
+        front_end=front_end.to_dict(),
     )
 
 
-def convert_ucihar(path: Path, *, window: int = 128, step: int = 64, align: str = "recording") -> RawWindows:
-    return _windows(path, classes=6, window=window, step=step, align=align, ucihar=True)
+def convert_ucihar(path: Path, *, window: int = 128, step: int = 64, align: str = "recording",
+                   rate_hz: float | None = None, sensors=None) -> RawWindows:
+    return _windows(path, classes=6, window=window, step=step, align=align, ucihar=True,
+                    rate_hz=rate_hz, sensors=sensors)
 
 
 def convert_hapt(path: Path, *, classes: int = 6, window: int = 128, step: int = 64,
-                 align: str = "recording") -> RawWindows:
+                 align: str = "recording", rate_hz: float | None = None,
+                 sensors=None) -> RawWindows:
     if classes not in (6, 12):
         raise InputError(f"hapt: classes must be 6 (activities) or 12 (with the 6 postural "
                          f"transitions), got {classes!r}")
-    return _windows(path, classes=classes, window=window, step=step, align=align, ucihar=False)
+    return _windows(path, classes=classes, window=window, step=step, align=align, ucihar=False,
+                    rate_hz=rate_hz, sensors=sensors)

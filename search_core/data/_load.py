@@ -21,7 +21,7 @@ from ._uea import KNOWN as _UEA, convert_known, convert_ts, known_files, pair_of
 from ._ucihar_zip import _Source, convert_ucihar_layout
 
 # Bump when a conversion changes its output, so stale cache entries are never read.
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -33,18 +33,22 @@ class _Loader:
     cached: bool = True
 
 
+# The front end a recording source can change besides the window (search_core.data._front_end):
+# which sensors are on and the sampling rate (None: the recording's).
+_FRONT_END = {"rate_hz": None, "sensors": None}
+
 _NAMED = {
     "ucihar": _Loader("ucihar", lambda o: [hapt_file()],
                       lambda o: convert_ucihar(hapt_file(), **o),
-                      {"window": 128, "step": 64, "align": "recording"}),
+                      {"window": 128, "step": 64, "align": "recording", **_FRONT_END}),
     "hapt": _Loader("hapt", lambda o: [hapt_file()],
                     lambda o: convert_hapt(hapt_file(), **o),
-                    {"classes": 6, "window": 128, "step": 64, "align": "recording"}),
+                    {"classes": 6, "window": 128, "step": 64, "align": "recording", **_FRONT_END}),
     # UCI-HAPT's 12 classes (the 6 activities and the 6 postural transitions) under a name of
     # its own, so that a command line, a spec and every results row can say which one ran.
     "hapt12": _Loader("hapt12", lambda o: [hapt_file()],
                       lambda o: convert_hapt(hapt_file(), classes=12, **o),
-                      {"window": 128, "step": 64, "align": "recording"}),
+                      {"window": 128, "step": 64, "align": "recording", **_FRONT_END}),
     **{name: _Loader(name, lambda o, name=name: list(known_files(name, o["variant"])),
                      lambda o, name=name: convert_known(name, **o), {"variant": "eq"})
        for name in _UEA},
@@ -118,6 +122,13 @@ def _options(kind: str, loader: _Loader, options: dict) -> dict:
         accepted = ", ".join(sorted(loader.defaults)) or "none"
         raise InputError(f"{kind}: unknown option(s) {unknown}; accepted options: {accepted}")
     return {**loader.defaults, **options}
+
+
+def front_end_options(name_or_path) -> tuple[str, ...]:
+    """Which of the front-end options (window, step, rate_hz, sensors) `load_dataset` takes for
+    this source (none for windows that come already cut). Reads no data."""
+    _, loader, _ = _resolve(name_or_path)
+    return tuple(k for k in (*WINDOWING, *_FRONT_END) if k in loader.defaults)
 
 
 def cuts_windows(name_or_path) -> bool:

@@ -32,6 +32,7 @@ class RawWindows:
     split: np.ndarray | None = None     # int8 (N,)
     groups: np.ndarray | None = None    # int64 (N,)
     info: dict = field(default_factory=dict)
+    front_end: dict | None = None       # _front_end.FrontEnd.to_dict(), where a loader cut windows
 
 
 def as_labels(values, where: str, what: str = "labels") -> np.ndarray:

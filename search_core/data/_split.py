@@ -272,5 +272,6 @@ def _build(name, raw, *, seed, val_fraction, test_fraction, normalize) -> Datase
         subjects_train=part(raw.subjects, train), subjects_val=part(raw.subjects, val),
         subjects_test=part(raw.subjects, test),
         info={k: str(v) for k, v in info.items()},
+        front_end=raw.front_end,
     )
     return check_searchable(dataset)

@@ -75,6 +75,7 @@ def c_header(manifest: dict) -> str:
         f"#define MICRONAS_MODEL_INPUT_ZERO_POINT ({int(inp['zero_point'])})",
         f"#define MICRONAS_MODEL_OUTPUT_SCALE {_c_float(out['scale'])}",
         f"#define MICRONAS_MODEL_OUTPUT_ZERO_POINT ({int(out['zero_point'])})",
+        *_front_end_defines(manifest.get("front_end")),
         "",
         f"extern const unsigned char {ARRAY}[];",
         f"extern const unsigned int {LENGTH};",
@@ -124,9 +125,38 @@ def c_source(data: bytes, manifest: dict) -> str:
         + ", ".join(_c_string(c) for c in manifest["channels"]) + "};",
         "const char *const micronas_model_classes[MICRONAS_MODEL_NUM_CLASSES] = {"
         + ", ".join(_c_string(c) for c in manifest["classes"]) + "};",
+        *_anti_alias_array(manifest.get("front_end")),
         "",
     ]
     return "\n".join(lines)
+
+
+def _front_end_defines(front: dict | None) -> list[str]:
+    """The sampling the model was trained on (model.json's front_end): the firmware samples the
+    sensors at MICRONAS_MODEL_SOURCE_RATE_HZ, filters with the anti-alias FIR, keeps every
+    MICRONAS_MODEL_DECIMATION-th sample and runs the model every MICRONAS_MODEL_WINDOW_STEP."""
+    if not front or not front.get("sample_rate_hz"):
+        return []
+    lines = [f"#define MICRONAS_MODEL_SAMPLE_RATE_HZ {_c_float(front['sample_rate_hz'])}",
+             f"#define MICRONAS_MODEL_SOURCE_RATE_HZ {_c_float(front['source_rate_hz'])}",
+             f"#define MICRONAS_MODEL_DECIMATION {int(front.get('decimation', 1))}"]
+    if front.get("step"):
+        lines.append(f"#define MICRONAS_MODEL_WINDOW_STEP {int(front['step'])}")
+    taps = front.get("anti_alias_taps") or []
+    if taps:
+        lines += [f"#define MICRONAS_MODEL_ANTI_ALIAS_TAPS {len(taps)}",
+                  "/* causal FIR at the source rate, y[n] = sum_k fir[k] * x[n - k], started from "
+                  "a steady state of the first sample */",
+                  "extern const float micronas_model_anti_alias_fir[MICRONAS_MODEL_ANTI_ALIAS_TAPS];"]
+    return lines
+
+
+def _anti_alias_array(front: dict | None) -> list[str]:
+    taps = (front or {}).get("anti_alias_taps") or []
+    if not taps or not front.get("sample_rate_hz"):
+        return []
+    return ["const float micronas_model_anti_alias_fir[MICRONAS_MODEL_ANTI_ALIAS_TAPS] = {"
+            + ", ".join(_c_float(t) for t in taps) + "};"]
 
 
 def write_bundle(out_dir: str | os.PathLike, model: bytes, manifest: dict) -> Path:

@@ -21,6 +21,7 @@ from lut_store.tflite import read_model
 
 from .._versions import versions
 from ..architecture import Architecture
+from ..data import front_end_of
 from ._bundle import BUNDLE_FORMAT, BUNDLE_VERSION, write_bundle
 from ._config import DeployConfig
 from ._checks import (int8_scores, memory_figures, model_summary, parity, plan_check, run_both)
@@ -169,6 +170,8 @@ def deploy(arch: Architecture, network, data, *, latency: LatencyModel | None = 
         "normalisation": {"mean": [float(v) for v in np.ravel(data.norm_mean)],
                           "std": [float(v) for v in np.ravel(data.norm_std)]},
         "channels": list(data.channels), "classes": list(data.classes),
+        # What the firmware must feed the model: sensors, rate, window, step, anti-alias filter.
+        "front_end": front_end_of(data),
         "quantisation": {"method": q.method, "requested": q.requested,
                          "fallback_reason": q.fallback_reason,
                          "qat_epochs_run": sum(1 for row in q.history if row["epoch"] > 0),

@@ -1,0 +1,54 @@
+"""`front_ends` in a sweep: every grid point searched at each sensing front end, on the real
+UCI-HAR recordings. A latency budget below the cheapest network of UCI-HAR's own 128 x 9 input is
+infeasible there and met by a 1.28 s, 25 Hz, accelerometer-only front end; the rows, result.json,
+model.json and the C header record the front end the model reads, and the rows its energy."""
+
+import json
+import shutil
+
+import pytest
+
+from lut_store import storage
+from orchestrator._spec import parse_spec
+from orchestrator._store import ResultsStore
+from orchestrator._sweep import Sweep
+
+
+def test_a_budget_only_a_smaller_front_end_meets(tmp_path, lut_folder):
+    store = tmp_path / "store"
+    shutil.copytree(lut_folder, store / "lut")
+    spec = parse_spec({
+        "name": "fe", "storage": str(store), "datasets": ["ucihar"],
+        "mcus": ["nucleo-l552ze-q"], "budgets": [{"latency_ms": 8, "memory_kb": 64}],
+        # The cheapest network of 128 x 9 takes 10.6 ms on the L552; of 32 x 6, 2.3 ms.
+        "front_ends": [{}, {"name": "acc-25hz", "window": 32, "step": 16, "rate_hz": 25,
+                            "sensors": ["acc"]}],
+        "search": {"epochs": 1, "warmup_epochs": 0, "retrain_epochs": 1},
+        "deploy": {"qat_epochs": 0, "calibration_windows": 32, "max_accuracy_drop": 100},
+        "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 1}})
+    Sweep(spec).run(verbose=0, say=lambda line: None)
+    rows = ResultsStore(str(store)).read(sweep="fe").set_index("front_end")
+    assert rows.loc["own", "status"] == "infeasible"
+    assert "smallest latency is 10.6" in rows.loc["own", "reason"]
+
+    small = rows.loc["acc-25hz"]
+    assert small["status"] == "ok", small["reason"]
+    assert small["point"] == "ucihar-fe-acc-25hz-nucleo-l552ze-q-8ms-64kb-seed0"
+    assert (small["sensors"], small["sample_rate_hz"], small["window_s"]) == ("acc", 25.0, 1.28)
+    assert small["input_buffer_bytes"] == 32 * 6 and small["verified_latency_ms"] <= 8
+    # Energy from lut_store/energy/datasheets.json: 62 uA/MHz at 80 MHz and 3.3 V for the latency;
+    # the accelerometer at 52 Hz (the lowest listed rate >= 25 Hz), 25 uA at 1.8 V.
+    assert small["energy_per_inference_mj"] == pytest.approx(
+        3.3 * 62e-3 * 80 * small["verified_latency_ms"] / 1000)
+    assert small["power_mw"] == pytest.approx(1.8 * 0.025 + small["energy_per_inference_mj"] / 0.64)
+
+    result = json.loads(storage.read_bytes(storage.join(small["artifacts"], "result.json")))
+    assert result["front_end"]["decimation"] == 2 and len(result["front_end"]["anti_alias_taps"]) == 17
+    manifest = json.loads(storage.read_bytes(storage.join(small["artifacts"], "model.json")))
+    assert manifest["front_end"] == result["front_end"]
+    assert manifest["input"]["shape"] == [1, 32, 6, 1] and manifest["input"]["sample_rate_hz"] == 25
+    header = storage.read_bytes(storage.join(small["artifacts"], "model_data.h")).decode()
+    assert "#define MICRONAS_MODEL_DECIMATION 2" in header
+    assert "#define MICRONAS_MODEL_ANTI_ALIAS_TAPS 17" in header
+    source = storage.read_bytes(storage.join(small["artifacts"], "model_data.c")).decode()
+    assert "micronas_model_anti_alias_fir[MICRONAS_MODEL_ANTI_ALIAS_TAPS] = {" in source
