@@ -1,0 +1,142 @@
+"""Co-searching the sensing front end vs the data set's fixed one, at the same budgets, in one run:
+
+    python bench/front_end.py [--datasets ucihar hapt] [--mcu nucleo-l552ze-q]
+                              [--lat-ms 6,12,25] [--mem-kb 64] [--store runs/front-end/store]
+                              [--table-only] [--json]
+
+One sweep per data set whose points are searched at three front ends (`front_ends` in the spec):
+the data set's own (UCI-HAR: 2.56 s at 50 Hz, accelerometer + gyroscope, 128 x 9), the same
+2.56 s decimated to 25 Hz (anti-aliased, 64 x 9), and that without the gyroscope (64 x 6). The
+fixed front end's results are the own-front-end rows; the co-search's are all rows, the front
+end chosen per budget by the Pareto front. Prints per data set: both fronts' hypervolume (one
+reference point), the best int8 accuracy per budget with the front end that gave it (a budget
+below the fixed front end's cheapest network is "infeasible" there), and every co-search front
+member's front end with its energy per inference and per second of sensing (formula and data
+file: lut_store/_energy.py, lut_store/energy/datasheets.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FRONT_ENDS = [{},
+              {"name": "25hz", "window": 64, "step": 32, "rate_hz": 25},
+              {"name": "acc-25hz", "window": 64, "step": 32, "rate_hz": 25, "sensors": ["acc"]}]
+FIXED = "own"
+
+
+def _spec(dataset: str, args) -> dict:
+    return {"name": f"front-end-{dataset}", "storage": args.store, "datasets": [dataset],
+            "mcus": [args.mcu], "front_ends": FRONT_ENDS, "seeds": [args.seed],
+            "budgets": {"latency_ms": args.lat, "memory_kb": args.mem},
+            "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2}}
+
+
+def compare(rows) -> dict:
+    """Per data set: the fixed and the co-search front from the store's rows."""
+    import pandas as pd
+
+    from lut_store._energy import FORMULA
+    from orchestrator import ParetoFront
+
+    rows = rows[rows["sweep"].str.startswith("front-end-")].copy()
+    fixed = rows[rows["front_end"] == FIXED].assign(method="fixed front end")
+    both = pd.concat([fixed, rows.assign(method="co-search")], ignore_index=True)
+    # One ParetoFront over both: the same reference point per (data set, board).
+    front = ParetoFront(both, metric="accuracy")
+    hv = front.hypervolume.set_index(["dataset", "method"])["hypervolume"]
+    out = {"formula": FORMULA, "data_file": "lut_store/energy/datasheets.json", "datasets": {}}
+    for dataset, r in rows.groupby("dataset"):
+        budgets = {}
+        for (lat, mem), g in r.groupby(["lat_budget_ms", "mem_budget_kb"]):
+            ok = g[g["status"] == "ok"].sort_values("int8_accuracy", ascending=False)
+            own = g[g["front_end"] == FIXED]
+            own_ok = own[own["status"] == "ok"].sort_values("int8_accuracy", ascending=False)
+            budgets[f"{lat:g} ms / {mem:g} KB"] = {
+                "fixed": (float(own_ok["int8_accuracy"].iloc[0]) if len(own_ok)
+                          else (own["status"].iloc[0] if len(own) else "missing")),
+                "co_search": float(ok["int8_accuracy"].iloc[0]) if len(ok) else None,
+                "co_search_front_end": ok["front_end"].iloc[0] if len(ok) else None}
+        members = front.front[(front.front["dataset"] == dataset)
+                              & (front.front["method"] == "co-search")]
+        out["datasets"][dataset] = {
+            "hypervolume": {m: float(hv.get((dataset, m), float("nan")))
+                            for m in ("fixed front end", "co-search")},
+            "budgets": budgets,
+            "front": [{"front_end": m["front_end_text"], "int8_accuracy": float(m["metric"]),
+                       "latency_ms": float(m["latency_ms"]),
+                       "memory_kb": float(m["memory_bytes"]) / 1024,
+                       "energy_per_inference_mj": _num(m["energy_per_inference_mj"]),
+                       "power_mw": _num(m["power_mw"]), "trial": m["trial_key"]}
+                      for m in members.sort_values("latency_ms").to_dict("records")],
+            "violations": int(((r["status"] == "ok")
+                               & ((r["verified_latency_ms"] > r["lat_budget_ms"])
+                                  | (r["verified_memory_bytes"] > r["mem_budget_kb"] * 1024)))
+                              .sum())}
+    return out
+
+
+def _num(value):
+    return None if value is None or value != value else float(value)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--records", type=Path, default=ROOT.parent / "shared" / "mcu-measurements")
+    p.add_argument("--datasets", nargs="+", default=["ucihar", "hapt"])
+    p.add_argument("--mcu", default="nucleo-l552ze-q")
+    p.add_argument("--lat-ms", default="6,12,25")
+    p.add_argument("--mem-kb", default="64")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--store", default=str(ROOT / "runs" / "front-end" / "store"))
+    p.add_argument("--table-only", action="store_true")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    args.lat = [float(v) for v in args.lat_ms.split(",")]
+    args.mem = [float(v) for v in args.mem_kb.split(",")]
+
+    from lut_store import import_records
+    from orchestrator import ResultsStore, Sweep, parse_spec
+
+    if not args.table_only:
+        lut, _ = import_records(args.records / args.mcu, args.mcu)
+        lut.write(f"{args.store}/lut")
+        for dataset in args.datasets:
+            start = time.perf_counter()
+            Sweep(parse_spec(_spec(dataset, args))).run(verbose=0)
+            print(f"{dataset}: swept in {(time.perf_counter() - start) / 60:.1f} min",
+                  file=sys.stderr, flush=True)
+    result = compare(ResultsStore(args.store).read())
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    for dataset, d in result["datasets"].items():
+        hv = d["hypervolume"]
+        print(f"## {dataset} on {args.mcu}: hypervolume fixed {hv['fixed front end']:.4g}, "
+              f"co-search {hv['co-search']:.4g}; {d['violations']} budget violations")
+        print("| budget | int8 % fixed front end | int8 % co-search | chosen front end |")
+        print("|---|---|---|---|")
+        for budget, b in d["budgets"].items():
+            fixed = f"{100 * b['fixed']:.2f}" if isinstance(b["fixed"], float) else b["fixed"]
+            co = f"{100 * b['co_search']:.2f}" if b["co_search"] is not None else "–"
+            print(f"| {budget} | {fixed} | {co} | {b['co_search_front_end'] or '–'} |")
+        print("| co-search front member | int8 % | latency ms | memory KB | mJ / inference | "
+              "mW sensing |\n|---|---|---|---|---|---|")
+        for m in d["front"]:
+            e = m["energy_per_inference_mj"]
+            pw = m["power_mw"]
+            print(f"| {m['front_end']} | {100 * m['int8_accuracy']:.2f} | {m['latency_ms']:.2f} | "
+                  f"{m['memory_kb']:.2f} | {'–' if e is None else f'{e:.3g}'} | "
+                  f"{'–' if pw is None else f'{pw:.3g}'} |")
+    print(f"Energy: {result['formula']} (data: {result['data_file']})")
+
+
+if __name__ == "__main__":
+    main()
