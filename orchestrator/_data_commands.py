@@ -27,7 +27,9 @@ def _inspect(args) -> int:
     from .cli import emit
 
     data = load_dataset(args.source, seed=args.seed, cache="read", **_data_options(args))
-    summary = {"source": args.source, **data.summary()}
+    from search_core.data import sensor_groups
+    summary = {"source": args.source, **data.summary(),
+               "sensors": {k: len(v) for k, v in sensor_groups(data.channels).items()}}
     emit(summary, args.json, _print)
     return 0
 
@@ -38,6 +40,10 @@ def _print(s: dict) -> None:
     info = s["info"]
     print(f"{s['name']}: {info.get('source', s['source'])}")
     print(f"  channels ({s['n_channels']}): {', '.join(s['channels'])}")
+    if s["sensors"]:
+        print("  sensors: " + ", ".join(f"{k} ({n} channels)" for k, n in s["sensors"].items()))
+    if "front_end" in info:
+        print(f"  front end: {info['front_end']}")
     print(f"  window: {s['window']} samples{seconds}")
     if "windowing" in info:
         print(f"    {info['windowing']}")

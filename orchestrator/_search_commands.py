@@ -101,13 +101,19 @@ def window_options(p) -> None:
     p.add_argument("--step", type=_positive_int, default=None,
                    help="samples between window starts (default: the source's; half the window "
                         "for tables)")
+    p.add_argument("--rate-hz", dest="rate_hz", type=float, default=None,
+                   help="sampling rate of the front end (ucihar, hapt, hapt12): the recording's "
+                        "rate divided by a whole number, anti-aliased (default: the recording's)")
+    p.add_argument("--sensors", type=lambda v: [s for s in v.split(",") if s], default=None,
+                   help="sensors the front end keeps, e.g. acc or acc,gyro (ucihar, hapt, "
+                        "hapt12; default: all)")
 
 
 def _data_options(args) -> dict:
-    """load_dataset's keywords: the protocol, and --window/--step where given."""
+    """load_dataset's keywords: the protocol, and the front-end options where given."""
     from search_core.data import parse_protocol
-    windowing = {k: getattr(args, k, None) for k in ("window", "step")}
-    return {**parse_protocol(args.protocol), **{k: v for k, v in windowing.items() if v is not None}}
+    front = {k: getattr(args, k, None) for k in ("window", "step", "rate_hz", "sensors")}
+    return {**parse_protocol(args.protocol), **{k: v for k, v in front.items() if v is not None}}
 
 
 def _target_choices() -> tuple[str, ...]:

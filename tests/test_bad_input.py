@@ -413,6 +413,12 @@ case("npz-window", "data file", SEARCH_W64, "windows.npz", "`--window 64` on `.n
      npz(), "already cut into windows: window applies only to data cut from recordings")
 case("inspect-empty", "data file", ["data", "inspect", "{in}"], "recording.csv",
      "`data inspect` of an empty `.csv`", write_bytes(b""), "empty file")
+case("front-end-rate", "data file", ["data", "inspect", "ucihar", "--rate-hz", "30"], None,
+     "`--rate-hz 30` on 50 Hz recordings", None,
+     "rate_hz must be the recording's 50 Hz divided by a whole number")
+case("front-end-sensors", "data file", ["data", "inspect", "ucihar", "--sensors", "mag"], None,
+     "`--sensors mag` on UCI-HAR (accelerometer and gyroscope)", None,
+     "sensors must be some of acc, gyro (from the channel names), got ['mag']")
 
 
 # --- builders: sweep specs -----------------------------------------------------------------------
@@ -445,6 +451,13 @@ case("spec-name-escapes", "sweep spec", SWEEP, "spec.yaml",
      spec("", name="../../outside"), "name must be letters, digits")
 case("spec-name-absolute", "sweep spec", SWEEP, "spec.yaml", "`name: /tmp/elsewhere`",
      spec("", name="/tmp/elsewhere"), "name must be letters, digits")
+case("spec-front-ends-cut", "sweep spec", SWEEP, "spec.yaml",
+     "`front_ends: [{rate_hz: 25}]` on windows that come already cut",
+     spec("", front_ends="[{rate_hz: 25}]"), "front_ends: basicmotions does not take rate_hz")
+case("spec-front-ends-sensor", "sweep spec", SWEEP, "spec.yaml",
+     "`front_ends: [{sensors: [lidar]}]`",
+     spec("", datasets="[ucihar]", front_ends="[{sensors: [lidar]}]"),
+     "front_ends[0].sensors must be a list of acc, gyro, mag")
 case("spec-arch-every-zero", "sweep spec", SWEEP, "spec.yaml", "`search: {arch_every: 0}`",
      spec("", search="{arch_every: 0}"), "arch_every must be positive")
 case("spec-unknown-search-key", "sweep spec", SWEEP, "spec.yaml", "`search: {epochz: 3}`",
