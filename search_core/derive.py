@@ -191,6 +191,19 @@ def repair(arch: Architecture, cost: CostModel, budget: Budget,
         _, desc, current, v, lp = best
         steps.append(desc)
     if v > 0:
+        # The greedy descent can stall where no single shrink removes violation (a budget near
+        # the space's floor): the space's cheapest networks are the fallback a feasible budget
+        # (plan_budget checked it) always has.
+        from .space import SearchSpace
+        floor = cost.cheapest(SearchSpace(arch.input_steps, arch.input_channels, arch.n_classes))
+        fits = [(name, a) for name, a in (("latency", floor.latency_arch),
+                                          ("memory", floor.memory_arch)) if violation(a) == 0]
+        if fits:
+            name, a = max(fits, key=lambda f: log_prob(f[1]))
+            steps.append(f"greedy shrink stalled at {cost.latency_ms(current):.2f} ms / "
+                         f"{cost.peak_memory_bytes(current)} B: the space's cheapest network by "
+                         f"{name}")
+            return a, steps
         raise InputError(
             f"no architecture near the search's choice fits the budget (latency "
             f"{cost.latency_ms(current):.2f} ms, memory {cost.peak_memory_bytes(current)} B"

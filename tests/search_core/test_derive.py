@@ -25,7 +25,8 @@ def test_every_shrink_move_is_a_valid_smaller_network(cost):
         assert cost.latency_ms(cand) <= cost.latency_ms(arch) + 1e-9
 
 
-@pytest.mark.parametrize("lat_ms, mem_kb", [(25, 64), (50, 6), (15, None), (None, 5)])
+@pytest.mark.parametrize("lat_ms, mem_kb", [(25, 64), (50, 6), (15, None), (None, 5), (12, 64),
+                                            (11, None)])
 def test_repair_reaches_the_budget(cost, lat_ms, mem_kb):
     space = SearchSpace(128, 9, 6)
     budget = Budget(lat_ms, None if mem_kb is None else mem_kb * 1024)
@@ -50,6 +51,23 @@ def test_repair_prefers_what_the_search_found_likely(cost):
         return 0.0 if a.sf_cells[0].width == 64 else -100.0
     fixed, steps = repair(arch, cost, Budget(30, None), log_prob)
     assert fixed.sf_cells[0].width == 64 and steps
+
+
+def test_a_stalled_repair_falls_back_to_the_cheapest_network(cost, monkeypatch):
+    """Near the space's floor the greedy shrink can stall (no single move removes violation):
+    the space's cheapest network, which plan_budget checked fits, is what it delivers then."""
+    import search_core.derive as derive
+    space = SearchSpace(128, 9, 6)
+    floor = cost.cheapest(space)
+    monkeypatch.setattr(derive, "shrink_moves", lambda arch: [])   # stalls at once
+    budget = Budget(floor.latency_ms * 1.1, None)
+    fixed, steps = repair(space.largest(), cost, budget)
+    assert fixed == floor.latency_arch and cost.latency_ms(fixed) <= budget.latency_ms
+    assert "stalled" in steps[-1] and steps[-1].endswith("cheapest network by latency")
+    # A memory budget only the memory-cheapest network meets picks that one.
+    mem = Budget(None, floor.memory_bytes)
+    fixed, _ = repair(space.largest(), cost, mem)
+    assert cost.peak_memory_bytes(fixed) <= floor.memory_bytes
 
 
 def test_impossible_budget_is_a_clear_error(cost):
