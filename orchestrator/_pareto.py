@@ -239,8 +239,9 @@ def _merge(feasible: pd.DataFrame) -> pd.DataFrame:
     for col in keys + ["trial_key", "artifacts", "architecture_json"]:
         out[col] = best[col]
     # The front end the model reads (one per model: the input shape is in its architecture).
-    out["front_end_text"] = [_front_end_text(*v) for v in
-                             best[["sensors", "sample_rate_hz", "window_s"]].to_numpy()]
+    out["front_end_text"] = pd.Series(   # aligned on model_id, as the columns above
+        [_front_end_text(*v) for v in best[["sensors", "sample_rate_hz", "window_s"]].to_numpy()],
+        index=best.index)
     df = df.sort_values(["seed", "trial_key"], kind="stable")
     df["seed_text"] = df["seed"].astype("string").fillna("?")
     by_model = df.groupby("model_id", sort=True)

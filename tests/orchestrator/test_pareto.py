@@ -247,3 +247,22 @@ def test_front_of_10000_models_is_fast():
     for i in rng.choice(10_000, 300, replace=False):
         dominated = ((costs <= costs[i]).all(axis=1) & (costs < costs[i]).any(axis=1)).any()
         assert mask[i] == (not dominated)
+
+
+def test_every_model_carries_its_own_front_end_and_energy(tmp_path):
+    """The front end and energy of a model are its best trial's, whatever order the models take
+    (regression: they were once assigned by position, not by model)."""
+    rows = random_rows(3, n=60)
+    for r in rows:   # the front end follows the architecture, as the input shape does
+        cells = json.loads(r["architecture_json"])["cells"]
+        r.update(sensors="acc" if cells[0] % 2 else "acc+gyro",
+                 sample_rate_hz=25.0 if cells[0] % 3 else 50.0, window_s=2.56,
+                 power_mw=float(cells[0]), energy_per_inference_mj=float(cells[0]) / 10)
+    front = ParetoFront(write_rows(str(tmp_path / "store"), rows).read(), metric="accuracy")
+    models = front.front
+    assert len(models) > 3
+    for m in models.to_dict("records"):
+        arch = json.loads(m["architecture_json"])["cells"][0]
+        sensors = "acc" if arch % 2 else "acc+gyro"
+        assert m["front_end_text"] == f"{sensors}, {25 if arch % 3 else 50} Hz, 2.56 s"
+        assert m["power_mw"] == arch and m["energy_per_inference_mj"] == pytest.approx(arch / 10)
