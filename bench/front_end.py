@@ -10,9 +10,9 @@ the data set's own (UCI-HAR: 2.56 s at 50 Hz, accelerometer + gyroscope, 128 x 9
 fixed front end's results are the own-front-end rows; the co-search's are all rows, the front
 end chosen per budget by the Pareto front. Prints per data set: both fronts' hypervolume (one
 reference point), the best int8 accuracy per budget with the front end that gave it (a budget
-below the fixed front end's cheapest network is "infeasible" there), and every co-search front
-member's front end with its energy per inference and per second of sensing (formula and data
-file: lut_store/_energy.py, lut_store/energy/datasheets.json).
+below the fixed front end's cheapest network is "infeasible" there), and every member of both
+fronts with its front end and its energy per inference and per second of sensing (formula and
+data file: lut_store/_energy.py, lut_store/energy/datasheets.json).
 """
 
 from __future__ import annotations
@@ -64,18 +64,20 @@ def compare(rows) -> dict:
                           else (own["status"].iloc[0] if len(own) else "missing")),
                 "co_search": float(ok["int8_accuracy"].iloc[0]) if len(ok) else None,
                 "co_search_front_end": ok["front_end"].iloc[0] if len(ok) else None}
-        members = front.front[(front.front["dataset"] == dataset)
-                              & (front.front["method"] == "co-search")]
+        fronts = {}
+        for method in ("fixed front end", "co-search"):
+            members = front.front[(front.front["dataset"] == dataset)
+                                  & (front.front["method"] == method)]
+            fronts[method] = [
+                {"front_end": m["front_end_text"], "int8_accuracy": float(m["metric"]),
+                 "latency_ms": float(m["latency_ms"]), "memory_kb": float(m["memory_bytes"]) / 1024,
+                 "energy_per_inference_mj": _num(m["energy_per_inference_mj"]),
+                 "power_mw": _num(m["power_mw"]), "trial": m["trial_key"]}
+                for m in members.sort_values("latency_ms").to_dict("records")]
         out["datasets"][dataset] = {
             "hypervolume": {m: float(hv.get((dataset, m), float("nan")))
                             for m in ("fixed front end", "co-search")},
-            "budgets": budgets,
-            "front": [{"front_end": m["front_end_text"], "int8_accuracy": float(m["metric"]),
-                       "latency_ms": float(m["latency_ms"]),
-                       "memory_kb": float(m["memory_bytes"]) / 1024,
-                       "energy_per_inference_mj": _num(m["energy_per_inference_mj"]),
-                       "power_mw": _num(m["power_mw"]), "trial": m["trial_key"]}
-                      for m in members.sort_values("latency_ms").to_dict("records")],
+            "budgets": budgets, "fronts": fronts,
             "violations": int(((r["status"] == "ok")
                                & ((r["verified_latency_ms"] > r["lat_budget_ms"])
                                   | (r["verified_memory_bytes"] > r["mem_budget_kb"] * 1024)))
@@ -127,14 +129,14 @@ def main() -> None:
             fixed = f"{100 * b['fixed']:.2f}" if isinstance(b["fixed"], float) else b["fixed"]
             co = f"{100 * b['co_search']:.2f}" if b["co_search"] is not None else "–"
             print(f"| {budget} | {fixed} | {co} | {b['co_search_front_end'] or '–'} |")
-        print("| co-search front member | int8 % | latency ms | memory KB | mJ / inference | "
-              "mW sensing |\n|---|---|---|---|---|---|")
-        for m in d["front"]:
-            e = m["energy_per_inference_mj"]
-            pw = m["power_mw"]
-            print(f"| {m['front_end']} | {100 * m['int8_accuracy']:.2f} | {m['latency_ms']:.2f} | "
-                  f"{m['memory_kb']:.2f} | {'–' if e is None else f'{e:.3g}'} | "
-                  f"{'–' if pw is None else f'{pw:.3g}'} |")
+        print("| front | member's front end | int8 % | latency ms | memory KB | mJ / inference | "
+              "mW sensing |\n|---|---|---|---|---|---|---|")
+        for method, members in d["fronts"].items():
+            for m in members:
+                e, pw = m["energy_per_inference_mj"], m["power_mw"]
+                print(f"| {method} | {m['front_end']} | {100 * m['int8_accuracy']:.2f} | "
+                      f"{m['latency_ms']:.2f} | {m['memory_kb']:.2f} | "
+                      f"{'–' if e is None else f'{e:.3g}'} | {'–' if pw is None else f'{pw:.3g}'} |")
     print(f"Energy: {result['formula']} (data: {result['data_file']})")
 
 
