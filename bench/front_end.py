@@ -39,9 +39,12 @@ def _spec(dataset: str, args) -> dict:
             "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2}}
 
 
-def compare(rows) -> dict:
+def compare(rows, store: str) -> dict:
     """Per data set: the fixed and the co-search front from the store's rows."""
     import pandas as pd
+
+    from lut_store import LatencyModel
+    from search_core import Architecture, CostModel
 
     from lut_store._energy import FORMULA
     from orchestrator import ParetoFront
@@ -52,6 +55,13 @@ def compare(rows) -> dict:
     # One ParetoFront over both: the same reference point per (data set, board).
     front = ParetoFront(both, metric="accuracy")
     hv = front.hypervolume.set_index(["dataset", "method"])["hypervolume"]
+    costs = {}
+
+    def predicted(mcu: str, arch_json: str) -> float:
+        """Share of the latency the LUT does not hold (the predictor's): new input shapes."""
+        if mcu not in costs:
+            costs[mcu] = CostModel(LatencyModel.open(f"{store}/lut", mcu))
+        return costs[mcu].predicted_share(Architecture.from_json(arch_json))
     out = {"formula": FORMULA, "data_file": "lut_store/energy/datasheets.json", "datasets": {}}
     for dataset, r in rows.groupby("dataset"):
         budgets = {}
@@ -72,7 +82,8 @@ def compare(rows) -> dict:
                 {"front_end": m["front_end_text"], "int8_accuracy": float(m["metric"]),
                  "latency_ms": float(m["latency_ms"]), "memory_kb": float(m["memory_bytes"]) / 1024,
                  "energy_per_inference_mj": _num(m["energy_per_inference_mj"]),
-                 "power_mw": _num(m["power_mw"]), "trial": m["trial_key"]}
+                 "power_mw": _num(m["power_mw"]), "trial": m["trial_key"],
+                 "latency_predicted_share": predicted(m["mcu"], m["architecture_json"])}
                 for m in members.sort_values("latency_ms").to_dict("records")]
         out["datasets"][dataset] = {
             "hypervolume": {m: float(hv.get((dataset, m), float("nan")))
@@ -115,7 +126,7 @@ def main() -> None:
             Sweep(parse_spec(_spec(dataset, args))).run(verbose=0)
             print(f"{dataset}: swept in {(time.perf_counter() - start) / 60:.1f} min",
                   file=sys.stderr, flush=True)
-    result = compare(ResultsStore(args.store).read())
+    result = compare(ResultsStore(args.store).read(), args.store)
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -129,13 +140,14 @@ def main() -> None:
             fixed = f"{100 * b['fixed']:.2f}" if isinstance(b["fixed"], float) else b["fixed"]
             co = f"{100 * b['co_search']:.2f}" if b["co_search"] is not None else "–"
             print(f"| {budget} | {fixed} | {co} | {b['co_search_front_end'] or '–'} |")
-        print("| front | member's front end | int8 % | latency ms | memory KB | mJ / inference | "
-              "mW sensing |\n|---|---|---|---|---|---|---|")
+        print("| front | member's front end | int8 % | latency ms (predicted share) | memory KB | "
+              "mJ / inference | mW sensing |\n|---|---|---|---|---|---|---|")
         for method, members in d["fronts"].items():
             for m in members:
                 e, pw = m["energy_per_inference_mj"], m["power_mw"]
                 print(f"| {method} | {m['front_end']} | {100 * m['int8_accuracy']:.2f} | "
-                      f"{m['latency_ms']:.2f} | {m['memory_kb']:.2f} | "
+                      f"{m['latency_ms']:.2f} ({100 * m['latency_predicted_share']:.0f} %) | "
+                      f"{m['memory_kb']:.2f} | "
                       f"{'–' if e is None else f'{e:.3g}'} | {'–' if pw is None else f'{pw:.3g}'} |")
     print(f"Energy: {result['formula']} (data: {result['data_file']})")
 

@@ -88,6 +88,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "expected_memory_bytes": pa.float64(),
     "latency_ms": pa.float64(),        # exact cost of the derived architecture
     "peak_memory_bytes": pa.float64(),
+    "latency_predicted_share": pa.float64(),  # of that latency priced by the predictor (not the LUT)
     "fits": pa.bool_(),
     "estimated_flash_kb": pa.float64(),  # exact price of the derived network (model + runtime)
     "protocol": pa.string(),           # official | subjects-<k>of<n> | paper-random (leaky)

@@ -74,6 +74,7 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "search_latency_ms": s["search_latency_ms"], "search_memory_bytes": s["search_memory_bytes"],
         "search_fits": s["search_fits"], "shared": s.get("shared"),
         "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
+        "latency_predicted_share": cost.predicted_share(arch),
         "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
         "scratch_bytes": mem.scratch_bytes,
         # Delivered flash (model + runtime), priced before export; the deployment measures it.
@@ -129,6 +130,7 @@ class SearchOutcome:
     val_macro_f1: float | None = None
     val_neg_log_loss: float | None = None
     flash_bytes: int | None = None     # delivered flash (model + runtime), priced exactly
+    latency_predicted_share: float | None = None   # of the latency priced by the predictor
 
     @classmethod
     def from_result(cls, result: dict) -> SearchOutcome:
@@ -147,7 +149,8 @@ class SearchOutcome:
                    device=(result.get("device") or {}).get("retrain", "cpu"),
                    val_macro_f1=result.get("val_macro_f1"),
                    val_neg_log_loss=result.get("val_neg_log_loss"),
-                   flash_bytes=result.get("flash_bytes"))
+                   flash_bytes=result.get("flash_bytes"),
+                   latency_predicted_share=result.get("latency_predicted_share"))
 
     @classmethod
     def unretrained(cls, derivation: Derivation, cost, budget, config: SearchConfig, latency,
@@ -162,7 +165,8 @@ class SearchOutcome:
                    peak_memory_bytes=mem, fits=bool(budget.violation_of(arch, cost) == 0),
                    lut_hash=latency.lut.content_hash(), versions=provenance(data),
                    config=config.to_json_dict(), protocol=data.protocol, shared=s.get("shared"),
-                   flash_bytes=_flash_or_none(cost, arch))
+                   flash_bytes=_flash_or_none(cost, arch),
+                   latency_predicted_share=cost.predicted_share(arch))
 
     def to_row(self) -> dict:
         """The results-store columns of the search (None: not retrained)."""
@@ -174,6 +178,7 @@ class SearchOutcome:
             "expected_latency_ms": self.expected_latency_ms,
             "expected_memory_bytes": self.expected_memory_bytes,
             "latency_ms": self.latency_ms, "peak_memory_bytes": self.peak_memory_bytes,
+            "latency_predicted_share": self.latency_predicted_share,
             "fits": self.fits, "protocol": self.protocol, "shared_key": self.shared,
             "estimated_flash_kb": None if self.flash_bytes is None else self.flash_bytes / 1024,
             "device": self.device,

@@ -52,6 +52,15 @@ class CostModel:
                          "overhead_cycles": float(cost.overhead_cycles), "source": cost.source})
         return rows
 
+    def predicted_share(self, arch: Architecture) -> float:
+        """The share of the latency (cycles) priced by the predictor, not measured in the LUT: a
+        new input shape (another front end) is priced, and flagged, this way."""
+        rows = self.latency_breakdown(arch)
+        total = math.fsum(r["cycles"] + r["overhead_cycles"] for r in rows)
+        predicted = math.fsum(r["cycles"] + r["overhead_cycles"] for r in rows
+                              if r["source"] != "measured")
+        return predicted / total if total else 0.0
+
     def latency_cycles(self, arch: Architecture) -> float:
         return math.fsum(self.op_cycles(op.config) for op in arch.graph().ops)
 

@@ -76,3 +76,14 @@ def test_pre_cut_windows_record_what_they_say():
     doc = front_end_of(data)
     assert doc["channels"] == list(data.channels) and doc["window"] == data.window
     assert doc["decimation"] == 1 and doc["step"] is None
+
+
+def test_a_new_input_shape_is_priced_by_the_predictor_and_flagged(l552_latency):
+    """UCI-HAR's own 128 x 9 input is measured in the L552's LUT; a 64 x 6 front end's networks
+    are priced by the predictor, and the share says so (result.json and rows carry it)."""
+    from search_core import CostModel, SearchSpace
+    cost = CostModel(l552_latency)
+    own, small = SearchSpace(128, 9, 6), SearchSpace(64, 6, 6)
+    assert cost.predicted_share(own.largest()) == 0.0
+    assert cost.predicted_share(small.largest()) > 0.5
+    assert 0.0 <= cost.predicted_share(small.smallest()) <= 1.0
