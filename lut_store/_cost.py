@@ -83,6 +83,7 @@ def price_model(data: bytes, latency: LatencyModel, source: str = "<model>",
         "tflm_arena_tail_bytes": arena["tail"] if arena else None,
         "tflm_arena_total_bytes": arena["total"] if arena else None,
         "flash_bytes": model.flash_bytes,
-        "fits_sram": None if arena is None else arena["total"] <= mcu.sram_bytes,
+        "tflm_arena_needed_bytes": arena["needed"] if arena else None,
+        "fits_sram": None if arena is None else arena["needed"] <= mcu.sram_bytes,
         "fits_flash": model.flash_bytes <= mcu.flash_bytes,
     }

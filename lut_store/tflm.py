@@ -75,7 +75,31 @@ def tflm_arena(data: bytes, arena_size: int | None = None) -> dict[str, int] | N
     found = {key: int(value) for key, value in _ARENA_LINE.findall(text)}
     if set(found) != {"total", "head", "tail"}:
         raise RuntimeError(f"could not parse TFLM print_allocations() output: {text[:500]!r}")
+    found["needed"] = _least_arena(runtime, data, found["total"])
     return found
+
+
+def _least_arena(runtime, data: bytes, used: int) -> int:
+    """The smallest arena (16-byte steps) TFLM allocates the model in. Usually what it used, but
+    its memory planner borrows scratch from the free arena while planning (about 40 bytes per
+    tensor on a 64-bit host), more than the head of a tiny network: there an arena of exactly
+    the used bytes fails ("Too many buffers")."""
+    def loads(size: int) -> bool:
+        with _STDERR_LOCK, capture_stderr():
+            try:
+                runtime.Interpreter.from_bytes(bytes(data), arena_size=size)
+                return True
+            except Exception:  # noqa: BLE001 - too small: TFLM raises RuntimeError
+                return False
+    if loads(used):
+        return used
+    lo, hi = used, used + 256
+    while not loads(hi):
+        lo, hi = hi, hi + 2 * (hi - used)
+    while hi - lo > 16:
+        mid = (lo + hi) // 2 // 16 * 16
+        lo, hi = (lo, mid) if loads(mid) else (mid, hi)
+    return hi
 
 
 def _flush_c_stdio() -> None:

@@ -16,11 +16,11 @@ from lut_store.errors import InputError
 
 from ._dataset import MIN_WINDOW, Dataset, check_searchable
 from ._front_end import SENSORS, FrontEnd, front_end_of, sensor_groups
-from ._load import KNOWN_DATASETS, cuts_windows, front_end_options, load_dataset
+from ._load import KNOWN_DATASETS, cuts_windows, front_end_options, load_dataset, options_for
 from ._split import LEAKY, PROTOCOLS, parse_protocol, protocol_name
 from ._windows import windows_from_recording
 
 __all__ = ["Dataset", "FrontEnd", "InputError", "KNOWN_DATASETS", "LEAKY", "MIN_WINDOW",
            "PROTOCOLS", "SENSORS", "check_searchable", "front_end_of", "front_end_options",
-           "sensor_groups", "cuts_windows", "load_dataset", "parse_protocol", "protocol_name",
+           "options_for", "sensor_groups", "cuts_windows", "load_dataset", "parse_protocol", "protocol_name",
            "windows_from_recording"]

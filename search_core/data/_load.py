@@ -131,6 +131,21 @@ def front_end_options(name_or_path) -> tuple[str, ...]:
     return tuple(k for k in (*WINDOWING, *_FRONT_END) if k in loader.defaults)
 
 
+def options_for(name_or_path, front_end: dict | None) -> dict:
+    """The `load_dataset` options that cut this source as a recorded front end did
+    (`Dataset.front_end`, as result.json keeps it): window and step, the rate where it was
+    decimated, the sensors where the source chooses them. Nothing for pre-cut windows."""
+    if not front_end:
+        return {}
+    accepted = front_end_options(name_or_path)
+    out = {k: front_end.get(k) for k in WINDOWING if k in accepted and front_end.get(k)}
+    if "rate_hz" in accepted and int(front_end.get("decimation") or 1) > 1:
+        out["rate_hz"] = float(front_end["sample_rate_hz"])
+    if "sensors" in accepted and front_end.get("sensors"):
+        out["sensors"] = list(front_end["sensors"])
+    return out
+
+
 def cuts_windows(name_or_path) -> bool:
     """Whether `load_dataset` cuts this source's recordings into windows, so that it takes the
     `window` and `step` options: ucihar, hapt, hapt12, SkodaR .mat, CSV or Parquet long form

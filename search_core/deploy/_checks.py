@@ -32,9 +32,11 @@ def arena(data: bytes, source: str) -> dict[str, int]:
 
 
 def check_arena_size(arena_size: int | None, needed: dict[str, int], source: str) -> None:
-    if arena_size is not None and arena_size < needed["total"]:
+    if arena_size is not None and arena_size < needed["needed"]:
         raise InputError(f"{source}: an arena of {arena_size} bytes is too small: TFLite-Micro needs "
-                         f"{needed['total']} bytes ({needed['head']} head + {needed['tail']} tail)")
+                         f"{needed['needed']} bytes ({needed['head']} head + {needed['tail']} tail"
+                         + (f", and {needed['needed'] - needed['total']} more to plan it)"
+                            if needed["needed"] > needed["total"] else ")"))
 
 
 def memory_figures(plain: bytes, planned: bytes, source: str,
@@ -59,6 +61,7 @@ def memory_figures(plain: bytes, planned: bytes, source: str,
         "tflm_arena_total_bytes": with_plan["total"],
         "greedy_arena_head_bytes": greedy["head"],
         "greedy_arena_total_bytes": greedy["total"],
+        "greedy_arena_needed_bytes": greedy["needed"],
         "head_equals_peak_activation": head == peak,
         "head_equals_lower_bound": head == bound,
         # The planner model reproduces the host interpreter's head: what makes its board figure
@@ -72,7 +75,10 @@ def memory_figures(plain: bytes, planned: bytes, source: str,
         "greedy_board_arena_head_bytes": greedy_board,
         "ram_saved_bytes": greedy_board - board_head,
         # What firmware reserves: the board's head (CMSIS-NN scratch included) and the tail.
-        "arena_size_bytes": align(max(board_head, head)) + align(with_plan["tail"]),
+        # ... and no less than TFLM needs to plan in it (`needed`: its planner's scratch).
+        "arena_size_bytes": max(align(max(board_head, head)) + align(with_plan["tail"]),
+                                align(with_plan["needed"])),
+        "tflm_arena_needed_bytes": with_plan["needed"],
         "tail_note": TAIL_NOTE,
     }
 
@@ -82,11 +88,11 @@ def run_both(plain: bytes, planned: bytes, inputs: np.ndarray, memory: dict, sou
     """int8 outputs of LiteRT-reference (plain model; LiteRT ignores the plan), of TFLM on the
     planned model in the arena firmware would reserve (or `arena_size`), and of TFLM on the plain
     model with TFLM's default planner."""
-    planned_arena = arena_size if arena_size is not None else memory["tflm_arena_total_bytes"]
+    planned_arena = arena_size if arena_size is not None else memory["tflm_arena_needed_bytes"]
     return {
         "litert": run_litert(plain, inputs, source),
         "tflm": run_tflm(planned, inputs, planned_arena, source),
-        "tflm_greedy": run_tflm(plain, inputs, memory["greedy_arena_total_bytes"], source),
+        "tflm_greedy": run_tflm(plain, inputs, memory["greedy_arena_needed_bytes"], source),
     }
 
 

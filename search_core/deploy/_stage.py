@@ -335,7 +335,7 @@ def deploy_run(run_dir: str | Path, *, latency: LatencyModel | str | None = None
                progress: Callable[[str], None] | None = None) -> Deployment:
     """The stage on a finished search folder; the bundle goes to `out` (default: the folder).
     `latency` is a LatencyModel or a LUT URL (priced for the search's board, or `mcu`)."""
-    from ..data import load_dataset, parse_protocol
+    from ..data import load_dataset, options_for, parse_protocol
     from ..run import RunFolder
 
     start = time.perf_counter()
@@ -351,8 +351,10 @@ def deploy_run(run_dir: str | Path, *, latency: LatencyModel | str | None = None
             seed = int(result["seed"])
         except (TypeError, ValueError):
             raise InputError(f"{run_dir / RunFolder.RESULT}: seed must be an integer") from None
+        # Cut as the run's data were: its protocol and its front end (window, rate, sensors).
         data = load_dataset(result["data_source"], seed=seed,
-                            **parse_protocol(result.get("protocol", "official")))
+                            **parse_protocol(result.get("protocol", "official")),
+                            **options_for(result["data_source"], result.get("front_end")))
     dep = deploy(arch, network, data, latency=latency, search=result, config=config,
                  mcu=board_mcu, progress=progress)
     # With TensorFlow's import and the data set's loading (what `micronas export` takes).

@@ -31,7 +31,8 @@ def verify_model(model: bytes, latency: LatencyModel, *, data=None, arena_size: 
     memory = memory_figures(plain, planned, source)
     given = arena(model, source) if has_plan else {
         "head": memory["greedy_arena_head_bytes"], "total": memory["greedy_arena_total_bytes"],
-        "tail": memory["greedy_arena_total_bytes"] - memory["greedy_arena_head_bytes"]}
+        "tail": memory["greedy_arena_total_bytes"] - memory["greedy_arena_head_bytes"],
+        "needed": memory["greedy_arena_needed_bytes"]}
     check_arena_size(arena_size, given, source)
     if arena_size is not None:
         tflm_interpreter(model, arena_size, source)
@@ -67,7 +68,7 @@ def verify_model(model: bytes, latency: LatencyModel, *, data=None, arena_size: 
     budget = {"latency_ms": lat_ms, "memory_bytes": mem_bytes,
               "fits_latency": None if lat_ms is None else priced["latency_ms"] <= lat_ms,
               "fits_memory": None if mem_bytes is None else board_head <= mem_bytes,
-              "fits_sram": given["total"] <= mcu.sram_bytes,
+              "fits_sram": given["needed"] <= mcu.sram_bytes,
               "fits_flash": len(model) <= mcu.flash_bytes}
     report["budget"] = budget
     for key, what in (("fits_latency", "latency budget"), ("fits_memory", "memory budget"),

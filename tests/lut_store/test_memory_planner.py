@@ -116,6 +116,20 @@ def arenas(tflite_models, tflm):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+def test_the_needed_arena_is_the_least_tflm_allocates_in(tflite_models, arenas, name):
+    """`needed`: what TFLM used, or more where its planner's scratch does not fit in the head
+    (a tiny network); the model loads in it, and not in 16 bytes less when that is more than
+    TFLM used."""
+    from tflite_micro import runtime
+    found = arenas[name]
+    assert found["needed"] >= found["total"]
+    runtime.Interpreter.from_bytes(tflite_models[name], arena_size=found["needed"])
+    if found["needed"] > found["total"]:
+        with pytest.raises(Exception):
+            runtime.Interpreter.from_bytes(tflite_models[name], arena_size=found["needed"] - 16)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_greedy_head_equals_tflm_head(tflite_models, arenas, name):
     m = read_model(tflite_models[name], name)
     head = arenas[name]["head"]

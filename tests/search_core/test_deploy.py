@@ -526,3 +526,33 @@ def test_export_with_a_target_records_it_in_model_json_and_the_row(capsys, train
     assert row["target_arena_head_bytes"] == r["memory"]["board_arena_head_bytes"]
     assert row["target_emulator_ticks_per_invoke"] > 0 and row["target_flash_bytes"] > len(
         (run / "model.tflite").read_bytes())
+
+
+# --------------------------------------------------------------------------------------------
+# a tiny network: TFLM plans with scratch borrowed from the free arena
+# --------------------------------------------------------------------------------------------
+def test_a_tiny_network_gets_the_arena_tflm_needs_to_plan_it():
+    """The smallest network of a small space: its head is smaller than TFLM's planner scratch,
+    so an arena of exactly the bytes TFLM reports used fails ("Too many buffers"; seen on a
+    64 x 6 UCI-HAR front end). The deployment runs TFLM in, and firmware reserves, the least
+    arena it allocates in."""
+    import torch
+    from _synthetic import tiny_dataset
+    from lut_store.tflm import tflm_arena
+    from search_core import SearchSpace
+    from search_core.deploy import DeployConfig, deploy
+    from search_core.supernet import Network
+    from tflite_micro import runtime
+
+    data = tiny_dataset()
+    arch = SearchSpace(data.window, data.n_channels, data.n_classes).smallest()
+    torch.manual_seed(0)
+    dep = deploy(arch, Network(arch, batch_norm=False).eval(), data,
+                 config=DeployConfig(qat_epochs=0, calibration_windows=16, max_accuracy_drop=100))
+    memory = dep.report["memory"]
+    found = tflm_arena(dep.model)
+    assert found["needed"] > found["total"] == memory["tflm_arena_total_bytes"]
+    with pytest.raises(Exception):
+        runtime.Interpreter.from_bytes(dep.model, arena_size=found["total"])
+    assert memory["tflm_arena_needed_bytes"] == found["needed"]
+    assert memory["arena_size_bytes"] >= found["needed"] and dep.report["status"] == "passed"
