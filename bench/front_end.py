@@ -109,6 +109,9 @@ def main() -> None:
     p.add_argument("--mem-kb", default="64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--store", default=str(ROOT / "runs" / "front-end" / "store"))
+    p.add_argument("--retry-deploy-failed", action="store_true",
+                   help="run again, as sweeps of their own, the points whose deployment failed "
+                        "(after a fix; the failed rows stay in the store)")
     p.add_argument("--table-only", action="store_true")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -126,6 +129,22 @@ def main() -> None:
             Sweep(parse_spec(_spec(dataset, args))).run(verbose=0)
             print(f"{dataset}: swept in {(time.perf_counter() - start) / 60:.1f} min",
                   file=sys.stderr, flush=True)
+    if args.retry_deploy_failed:
+        rows = ResultsStore(args.store).read()
+        rows = rows[rows["sweep"].str.startswith("front-end-")]
+        failed = rows[rows["status"] == "deploy_failed"]
+        fronts = {f.get("name", FIXED): f for f in FRONT_ENDS}
+        for (dataset, fe), g in failed.groupby(["dataset", "front_end"]):
+            done = rows[(rows["dataset"] == dataset) & (rows["front_end"] == fe)
+                        & (rows["status"] == "ok")]
+            todo = [(lat, mem) for lat, mem in zip(g["lat_budget_ms"], g["mem_budget_kb"])
+                    if not ((done["lat_budget_ms"] == lat) & (done["mem_budget_kb"] == mem)).any()]
+            if not todo:
+                continue
+            spec = {**_spec(dataset, args), "name": f"front-end-{dataset}-{fe}-retry",
+                    "front_ends": [fronts[fe]],
+                    "budgets": [{"latency_ms": lat, "memory_kb": mem} for lat, mem in todo]}
+            Sweep(parse_spec(spec)).run(verbose=0)
     result = compare(ResultsStore(args.store).read(), args.store)
     if args.json:
         print(json.dumps(result, indent=2))
