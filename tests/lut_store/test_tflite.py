@@ -219,4 +219,5 @@ def test_captures_of_two_threads_do_not_mix():
 
 def test_tflm_arena_matches_the_interpreter(tflite_models, tflm):
     arena = tflm_arena(tflite_models["linear"])
-    assert set(arena) == {"head", "tail", "total"} and arena["total"] >= arena["head"] > 0
+    assert set(arena) == {"head", "tail", "total", "needed"}
+    assert arena["needed"] >= arena["total"] >= arena["head"] > 0
