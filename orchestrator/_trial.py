@@ -276,12 +276,12 @@ class _Trial:
         """The row of a finished trial: its search outcome, then what deployment verified."""
         from search_core import DeploymentReport, SearchOutcome
 
-        outcome = SearchOutcome.from_result(self.folder.result_document())
+        result = self.folder.result_document()
+        outcome = SearchOutcome.from_result(result)
         deployment = self.folder.deployment()
         if deployment is None and self.state.get("deploy"):   # stopped on bad input
             gate = self.state["deploy"]
             deployment = DeploymentReport(gate["status"], tuple(gate["failures"]))
-        result = self.folder.result_document() or {}
         network = result.get("network") or {}
         row = {**self._common(), **outcome.to_row(), **self._timings(),
                "network_key": network.get("key"), "network_reused": network.get("reused"),
@@ -310,8 +310,9 @@ class _Trial:
             over.append(f"latency {lat:.2f} ms > {budget.latency_ms:g} ms")
         if mem > budget.memory_bytes:
             over.append(f"peak memory {mem / 1024:.2f} KB > {budget.memory_bytes / 1024:g} KB")
+        timings = self._timings()
         row = {**self._common(), **outcome.to_row(),
-               **{c: self._timings()[c] for c in ("search_s", "search_cpu_s")},
+               **{c: timings[c] for c in ("search_s", "search_cpu_s")},
                "status": "over_budget", "reason": "over the budget: " + ", ".join(over),
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params})}
         row["constraint"] = max(self.constraints(row).values())
