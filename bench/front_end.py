@@ -1,7 +1,8 @@
 """Co-searching the sensing front end vs the data set's fixed one, at the same budgets, in one run:
 
     python bench/front_end.py [--datasets ucihar hapt] [--mcu nucleo-l552ze-q]
-                              [--lat-ms 6,12,25] [--mem-kb 64] [--store runs/front-end/store]
+                              [--lat-ms 6,12,25] [--mem-kb 64] [--power-mw 0.2,0.6,0.8]
+                              [--power-datasets ucihar] [--store runs/front-end/store]
                               [--table-only] [--json]
 
 One sweep per data set whose points are searched at three front ends (`front_ends` in the spec):
@@ -13,6 +14,11 @@ reference point), the best int8 accuracy per budget with the front end that gave
 below the fixed front end's cheapest network is "infeasible" there), and every member of both
 fronts with its front end and its energy per inference and per second of sensing (formula and
 data file: lut_store/_energy.py, lut_store/energy/datasheets.json).
+
+`--power-mw` adds, for the `--power-datasets`, a sweep of power budgets (mW of sensing +
+inference, at the first memory budget and no latency budget): each is kept as the latency cap it
+implies for each front end, so a budget that the gyroscope alone overdraws is met only without it.
+Memory everywhere is RAM as the budget counts it: the arena + the input window's int8 buffer.
 """
 
 from __future__ import annotations
@@ -36,7 +42,18 @@ def _spec(dataset: str, args) -> dict:
     return {"name": f"front-end-{dataset}", "storage": args.store, "datasets": [dataset],
             "mcus": [args.mcu], "front_ends": FRONT_ENDS, "seeds": [args.seed],
             "budgets": {"latency_ms": args.lat, "memory_kb": args.mem},
-            "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2}}
+            "resources": {"cpus_per_trial": 1, "max_concurrent_trials": args.concurrent}}
+
+
+def _power_spec(dataset: str, args) -> dict:
+    return {**_spec(dataset, args), "name": f"front-end-{dataset}-power",
+            "budgets": {"memory_kb": args.mem[:1], "power_mw": args.power}}
+
+
+def _budget_name(lat, mem, power) -> str:
+    parts = [] if lat != lat else [f"{lat:g} ms"]
+    parts.append(f"{mem:g} KB")
+    return " / ".join(parts + ([] if power != power else [f"{power:g} mW"]))
 
 
 def compare(rows, store: str) -> dict:
@@ -65,15 +82,18 @@ def compare(rows, store: str) -> dict:
     out = {"formula": FORMULA, "data_file": "lut_store/energy/datasheets.json", "datasets": {}}
     for dataset, r in rows.groupby("dataset"):
         budgets = {}
-        for (lat, mem), g in r.groupby(["lat_budget_ms", "mem_budget_kb"]):
+        r = r.assign(power_budget_mw=r["power_budget_mw"] if "power_budget_mw" in r else float("nan"))
+        for (lat, mem, power), g in r.groupby(["lat_budget_ms", "mem_budget_kb", "power_budget_mw"],
+                                              dropna=False):
             ok = g[g["status"] == "ok"].sort_values("int8_accuracy", ascending=False)
             own = g[g["front_end"] == FIXED]
             own_ok = own[own["status"] == "ok"].sort_values("int8_accuracy", ascending=False)
-            budgets[f"{lat:g} ms / {mem:g} KB"] = {
+            budgets[_budget_name(lat, mem, power)] = {
                 "fixed": (float(own_ok["int8_accuracy"].iloc[0]) if len(own_ok)
                           else (own["status"].iloc[0] if len(own) else "missing")),
                 "co_search": float(ok["int8_accuracy"].iloc[0]) if len(ok) else None,
-                "co_search_front_end": ok["front_end"].iloc[0] if len(ok) else None}
+                "co_search_front_end": ok["front_end"].iloc[0] if len(ok) else None,
+                "co_search_power_mw": _num(ok["power_mw"].iloc[0]) if len(ok) else None}
         fronts = {}
         for method in ("fixed front end", "co-search"):
             members = front.front[(front.front["dataset"] == dataset)
@@ -89,9 +109,14 @@ def compare(rows, store: str) -> dict:
             "hypervolume": {m: float(hv.get((dataset, m), float("nan")))
                             for m in ("fixed front end", "co-search")},
             "budgets": budgets, "fronts": fronts,
+            # Over a budget: the latency (or a power budget's cap), RAM (arena + input buffer),
+            # or the estimated power.
             "violations": int(((r["status"] == "ok")
-                               & ((r["verified_latency_ms"] > r["lat_budget_ms"])
-                                  | (r["verified_memory_bytes"] > r["mem_budget_kb"] * 1024)))
+                               & ((r["verified_latency_ms"]
+                                   > r["lat_effective_ms"].fillna(r["lat_budget_ms"]))
+                                  | (r["verified_memory_bytes"] + r["input_buffer_bytes"]
+                                     > r["mem_budget_kb"] * 1024)
+                                  | (r["power_mw"] > r["power_budget_mw"])))
                               .sum())}
     return out
 
@@ -107,6 +132,12 @@ def main() -> None:
     p.add_argument("--mcu", default="nucleo-l552ze-q")
     p.add_argument("--lat-ms", default="6,12,25")
     p.add_argument("--mem-kb", default="64")
+    p.add_argument("--power-mw", default="",
+                   help="power budgets in mW, comma-separated (empty: none)")
+    p.add_argument("--power-datasets", nargs="+", default=["ucihar"])
+    p.add_argument("--concurrent", type=int, default=2, help="trials at once")
+    p.add_argument("--skip-latency-sweeps", action="store_true",
+                   help="run only the power sweeps (the latency sweeps are in the store)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--store", default=str(ROOT / "runs" / "front-end" / "store"))
     p.add_argument("--retry-deploy-failed", action="store_true",
@@ -117,6 +148,7 @@ def main() -> None:
     args = p.parse_args()
     args.lat = [float(v) for v in args.lat_ms.split(",")]
     args.mem = [float(v) for v in args.mem_kb.split(",")]
+    args.power = [float(v) for v in args.power_mw.split(",") if v]
 
     from lut_store import import_records
     from orchestrator import ResultsStore, Sweep, parse_spec
@@ -124,10 +156,15 @@ def main() -> None:
     if not args.table_only:
         lut, _ = import_records(args.records / args.mcu, args.mcu)
         lut.write(f"{args.store}/lut")
-        for dataset in args.datasets:
+        for dataset in ([] if args.skip_latency_sweeps else args.datasets):
             start = time.perf_counter()
             Sweep(parse_spec(_spec(dataset, args))).run(verbose=0)
             print(f"{dataset}: swept in {(time.perf_counter() - start) / 60:.1f} min",
+                  file=sys.stderr, flush=True)
+        for dataset in (args.power_datasets if args.power else []):
+            start = time.perf_counter()
+            Sweep(parse_spec(_power_spec(dataset, args))).run(verbose=0)
+            print(f"{dataset}: power budgets swept in {(time.perf_counter() - start) / 60:.1f} min",
                   file=sys.stderr, flush=True)
     if args.retry_deploy_failed:
         rows = ResultsStore(args.store).read()
@@ -153,13 +190,15 @@ def main() -> None:
         hv = d["hypervolume"]
         print(f"## {dataset} on {args.mcu}: hypervolume fixed {hv['fixed front end']:.4g}, "
               f"co-search {hv['co-search']:.4g}; {d['violations']} budget violations")
-        print("| budget | int8 % fixed front end | int8 % co-search | chosen front end |")
-        print("|---|---|---|---|")
+        print("| budget | int8 % fixed front end | int8 % co-search | chosen front end | its mW |")
+        print("|---|---|---|---|---|")
         for budget, b in d["budgets"].items():
             fixed = f"{100 * b['fixed']:.2f}" if isinstance(b["fixed"], float) else b["fixed"]
             co = f"{100 * b['co_search']:.2f}" if b["co_search"] is not None else "–"
-            print(f"| {budget} | {fixed} | {co} | {b['co_search_front_end'] or '–'} |")
-        print("| front | member's front end | int8 % | latency ms (predicted share) | memory KB | "
+            pw = b["co_search_power_mw"]
+            print(f"| {budget} | {fixed} | {co} | {b['co_search_front_end'] or '–'} | "
+                  f"{'–' if pw is None else f'{pw:.3g}'} |")
+        print("| front | member's front end | int8 % | latency ms (predicted share) | RAM KB | "
               "mJ / inference | mW sensing |\n|---|---|---|---|---|---|---|")
         for method, members in d["fronts"].items():
             for m in members:

@@ -10,6 +10,11 @@ two inferences (the front end's window step), I_sensor the cheapest listed mode 
 part that has every sensor on at an output rate of at least the front end's. Time the core waits
 between inferences is counted only where the file gives a sleep current (`sleep_current_ma`).
 Units: mA, V, ms -> mW and mJ (mW * s).
+
+A power budget P_t (mW, the average draw of sensing and inferring) is a latency budget in
+disguise: for a board and a front end, P_sensing grows linearly with t_latency, so
+`latency_cap_ms` inverts the formula above and the search keeps the latency cap exactly (an
+inference must also end before the next window: t_latency <= t_step).
 """
 
 from __future__ import annotations
@@ -61,6 +66,33 @@ class EnergyModel:
                 if set(sensors) <= set(m["sensors"]) and m["odr_hz"] >= rate_hz - 1e-9
                 and m["current_ma"] is not None]
         return min(fits, key=lambda m: m["current_ma"], default=None)
+
+    def latency_cap_ms(self, mcu, sensors, rate_hz: float | None, step_s: float | None,
+                       power_mw: float) -> float:
+        """The largest network latency (ms) whose P_sensing stays within `power_mw` on `mcu` with
+        this front end; InputError (one line) where the file lacks a figure the formula needs or
+        the sensors alone draw the budget."""
+        board = self.mcus.get(mcu.name) or {}
+        per_mhz, vdd = board.get("run_ua_per_mhz"), board.get("vdd_v")
+        if per_mhz is None or vdd is None:
+            raise InputError(f"a power budget needs the run-mode current of {mcu.name}: "
+                             f"{self.source} has none")
+        if not step_s:
+            raise InputError("a power budget needs the front end's window step: these windows "
+                             "do not say how often they come (give --step)")
+        mode = self.sensor_mode(sensors, rate_hz)
+        if mode is None:
+            raise InputError(f"a power budget needs the sensors' current: {self.source} has no "
+                             f"{self.sensors.get('part', 'sensor')} mode with "
+                             f"{'+'.join(sensors)} at {rate_hz} Hz")
+        sensor_mw = self.sensors.get("vdd_v", float("nan")) * mode["current_ma"]
+        run_ma = per_mhz * mcu.clock_hz / 1e6 / 1000
+        sleep_ma = board.get("sleep_current_ma") or 0.0
+        spare_mw = power_mw - sensor_mw - vdd * sleep_ma
+        if not spare_mw > 0:
+            raise InputError(f"the {'+'.join(sensors)} sensors alone draw {sensor_mw:.3g} mW at "
+                             f"{rate_hz:g} Hz: no network fits the power budget {power_mw:g} mW")
+        return min(1000 * spare_mw * step_s / (vdd * (run_ma - sleep_ma)), 1000 * step_s)
 
     def estimate(self, mcu, sensors, rate_hz: float | None, step_s: float | None,
                  latency_ms: float) -> dict:

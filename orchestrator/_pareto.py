@@ -146,6 +146,10 @@ def _prepare(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
         df, "verified_latency_ms", "latency_ms", "verified", "estimated")
     df["memory_bytes"], df["memory_source"] = _fallback(
         df, "verified_memory_bytes", "peak_memory_bytes", "verified", "estimated")
+    # RAM, as the memory budget counts it: the arena and the firmware's sensing ring (rows from
+    # before the ring was recorded count the arena alone).
+    if "input_buffer_bytes" in df:
+        df["memory_bytes"] = df["memory_bytes"] + df["input_buffer_bytes"].astype("float64").fillna(0.0)
     df["flash_bytes"] = df["flash_bytes"].astype("float64")
     return df
 

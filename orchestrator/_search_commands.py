@@ -26,9 +26,13 @@ def register(sub) -> None:
     _protocol_option(p)
     p.add_argument("--mcu", required=True, help="board name or path of its JSON file")
     p.add_argument("--lat-ms", type=_positive_float, help="latency budget Lat_t in ms")
-    p.add_argument("--mem-kb", type=_positive_float, help="peak-RAM budget Mem_t in KB (1024 B)")
+    p.add_argument("--mem-kb", type=_positive_float,
+                   help="peak-RAM budget Mem_t in KB (1024 B): the arena + the input window's buffer")
     p.add_argument("--flash-kb", type=_positive_float,
                    help="flash budget in KB (1024 B): the int8 model + the TFLM runtime's code")
+    p.add_argument("--power-mw", type=_positive_float,
+                   help="power budget in mW: the sensors + the inferences, on average "
+                        "(lut_store/energy/datasheets.json); kept as a latency cap")
     p.add_argument("--out", required=True, help="output folder for architecture.json and result.json")
     p.add_argument("--lut", default=None, help=f"LUT folder URL (default ${LUT_ENV})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -234,8 +238,9 @@ def _search(args) -> int:
 
     from .cli import emit
 
-    if args.lat_ms is None and args.mem_kb is None and args.flash_kb is None:
-        raise InputError("give at least one budget: --lat-ms, --mem-kb and/or --flash-kb")
+    if all(v is None for v in (args.lat_ms, args.mem_kb, args.flash_kb, args.power_mw)):
+        raise InputError("give at least one budget: --lat-ms, --mem-kb, --flash-kb and/or "
+                         "--power-mw")
     lut = args.lut or os.environ.get(LUT_ENV)
     if not lut:
         raise InputError(f"no LUT: import board measurements with `micronas lut import` and pass "
@@ -252,7 +257,7 @@ def _search(args) -> int:
     data = load_dataset(args.dataset or args.data, seed=args.seed, **_data_options(args))
     config = _search_config(args)   # every SearchConfig flag (see _search_options)
     outcome = run_search(data, latency, lat_ms=args.lat_ms, mem_kb=args.mem_kb,
-                         flash_kb=args.flash_kb, config=config,
+                         flash_kb=args.flash_kb, power_mw=args.power_mw, config=config,
                          out_dir=args.out, show_progress=not args.no_progress,
                          data_source=args.dataset or str(Path(args.data).resolve()),
                          deploy=deploy_config,
@@ -265,13 +270,21 @@ def _search(args) -> int:
     def human(r):
         b = r["budget"]
         print(f"{r['dataset']} on {r['mcu']}: budget {b['latency_ms']} ms / {b['memory_kb']} KB"
-              + (f" / {b['flash_kb']} KB flash" if b.get("flash_kb") is not None else ""))
+              + (f" / {b['flash_kb']} KB flash" if b.get("flash_kb") is not None else "")
+              + (f" / {b['power_mw']} mW (a latency cap of {b['latency_ms_effective']:.2f} ms)"
+                 if b.get("power_mw") is not None else ""))
         if r.get("flash_bytes") is not None:
             print(f"  flash {r['flash_bytes'] / 1024:.2f} KB (model "
                   f"{r['model_flash_bytes'] / 1024:.2f} KB + runtime)")
         print(f"  latency {r['latency_ms']:.2f} ms (expected {r['expected_latency_ms']:.2f}), "
               f"peak memory {r['peak_memory_bytes'] / 1024:.2f} KB "
-              f"(expected {r['expected_memory_bytes'] / 1024:.2f}), fits: {r['fits']}")
+              f"(expected {r['expected_memory_bytes'] / 1024:.2f}) + input buffer "
+              f"{b.get('input_buffer_bytes', 0) / 1024:.2f} KB, fits: {r['fits']}")
+        e = r.get("energy") or {}
+        if e.get("energy_per_inference_mj") is not None:
+            print(f"  energy {e['energy_per_inference_mj']:.3g} mJ per inference"
+                  + (f", {e['power_mw']:.3g} mW with sensing" if e.get("power_mw") is not None
+                     else "") + f" (estimated: {e['data_file']})")
         if r["repairs"]:
             print(f"  repaired in {len(r['repairs'])} steps: {', '.join(r['repairs'])}")
         print(f"  test accuracy {100 * r['test_accuracy']:.2f} %, macro-F1 {100 * r['test_macro_f1']:.2f} %")

@@ -7,7 +7,8 @@ every problem is one line naming the key.
     datasets: [ucihar]
     mcus: [nucleo-l552ze-q, nucleo-f446re]
     budgets: {latency_ms: [25, 50], memory_kb: [64]}   # a grid; or a list of {latency_ms, memory_kb}
-                                                       # (+ flash_kb: delivered flash, KB)
+                                                       # (+ flash_kb: delivered flash, KB;
+                                                       #  power_mw: sensing + inference, mW)
     seeds: [0]
     methods: [micronas, darts, random]                 # optional (default micronas) or `method: X`
     data: {window: 128, step: 64}                      # optional: how recordings are cut
@@ -29,6 +30,7 @@ every problem is one line naming the key.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -73,6 +75,7 @@ class Point:
     method: str = DEFAULT_METHOD
     flash_kb: float | None = None      # delivered flash (model + runtime); None: no budget
     front_end: str | None = None       # the spec's `front_ends` entry (its name); None: the data's
+    power_mw: float | None = None      # sensing + inference (lut_store.EnergyModel); None: no budget
 
     @property
     def label(self) -> str:
@@ -89,7 +92,8 @@ class Point:
         # Points without a flash budget keep their key too.
         flash = "" if self.flash_kb is None else f"-{self.flash_kb:g}kbflash"
         front = "" if self.front_end is None else f"-fe-{self.front_end}"
-        return f"{self.label}{front}-{self.mcu}-{lat}-{mem}{flash}-seed{self.seed}{method}"
+        power = "" if self.power_mw is None else f"-{self.power_mw:g}mw"
+        return f"{self.label}{front}-{self.mcu}-{lat}-{mem}{flash}{power}-seed{self.seed}{method}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,10 +169,10 @@ class SweepSpec:
         """Every method on the same grid: the same data sets, boards, budgets and seeds (so the
         same splits), method by method; with `front_ends`, every point at every front end."""
         fronts = [name for name, _ in self.front_ends] or [None]
-        return [Point(d, m, lat, mem, s, method=method, flash_kb=flash[0] if flash else None,
-                      front_end=fe)
+        return [Point(d, m, lat, mem, s, method=method, flash_kb=(rest + [None])[0],
+                      front_end=fe, power_mw=(rest + [None, None])[1])
                 for method in self.methods for d in self.datasets for fe in fronts
-                for m in self.mcus for lat, mem, *flash in self.budgets for s in self.seeds]
+                for m in self.mcus for lat, mem, *rest in self.budgets for s in self.seeds]
 
     @property
     def trials_per_point(self) -> int:
@@ -498,12 +502,14 @@ def _budget_value(value, what: str, fail) -> float | None:
     return float(value)
 
 
-_BUDGET_KEYS = ("latency_ms", "memory_kb", "flash_kb")
+_BUDGET_KEYS = ("latency_ms", "memory_kb", "flash_kb", "power_mw")
 
 
-def _budget_point(lat, mem, flash) -> tuple:
-    # (latency, memory) as budgets always were; a flash budget makes it a triple, so that specs
-    # without one keep their fingerprint.
+def _budget_point(lat, mem, flash, power) -> tuple:
+    # (latency, memory) as budgets always were; a flash budget makes it a triple and a power
+    # budget a quadruple, so that specs without them keep their fingerprint.
+    if power is not None:
+        return (lat, mem, flash, power)
     return (lat, mem) if flash is None else (lat, mem, flash)
 
 
@@ -515,27 +521,27 @@ def _budgets(value, fail) -> tuple:
             values = value.get(key, [None])
             axes.append(values if isinstance(values, list) else [values])
         if not all(axes):
-            fail("budgets: empty grid (latency_ms, memory_kb and flash_kb need at least one "
-                 "value each)")
-        pairs = [_budget_point(_budget_value(lat, "latency_ms", fail),
-                               _budget_value(mem, "memory_kb", fail),
-                               _budget_value(flash, "flash_kb", fail))
-                 for lat in axes[0] for mem in axes[1] for flash in axes[2]]
+            fail("budgets: empty grid (latency_ms, memory_kb, flash_kb and power_mw need at least "
+                 "one value each)")
+        pairs = [_budget_point(*(_budget_value(v, k, fail) for v, k in zip(combo, _BUDGET_KEYS)))
+                 for combo in itertools.product(*axes)]
     elif isinstance(value, list):
         if not value:
             fail("budgets: empty list")
         pairs = []
         for entry in value:
             if not isinstance(entry, dict):
-                fail("budgets: each list entry is a mapping {latency_ms, memory_kb, flash_kb}")
+                fail("budgets: each list entry is a mapping {latency_ms, memory_kb, flash_kb, "
+                     "power_mw}")
             _no_unknown(entry, set(_BUDGET_KEYS), "budgets[].", fail)
             pairs.append(_budget_point(*(_budget_value(entry.get(k), k, fail)
                                          for k in _BUDGET_KEYS)))
     else:
-        fail("budgets must be a grid {latency_ms: [...], memory_kb: [...], flash_kb: [...]} or a "
-             "list of points")
+        fail("budgets must be a grid {latency_ms: [...], memory_kb: [...], flash_kb: [...], "
+             "power_mw: [...]} or a list of points")
     if any(all(v is None for v in point) for point in pairs):
-        fail("budgets: every point needs a latency or a memory budget (or a flash budget)")
+        fail("budgets: every point needs a latency or a memory budget (or a flash or power "
+             "budget)")
     if len(set(pairs)) != len(pairs):
         fail("budgets: duplicate points")
     return tuple(pairs)

@@ -68,6 +68,9 @@ COLUMNS: dict[str, pa.DataType] = {
     "lat_budget_ms": pa.float64(),     # null: unconstrained
     "mem_budget_kb": pa.float64(),
     "flash_budget_kb": pa.float64(),   # delivered flash: the int8 model + the runtime's code
+    "power_budget_mw": pa.float64(),   # sensing + inference (lut_store.EnergyModel); null: none
+    "lat_effective_ms": pa.float64(),  # what the network had to meet: lat_budget_ms or the cap
+                                       # of power_budget_mw, whichever is tighter
     "seed": pa.int64(),
     "point": pa.string(),              # grid point key: dataset/mcu/lat/mem/seed (one Optuna study)
     "optuna_trial": pa.int64(),        # trial number within the point's study (-1: no Optuna)

@@ -106,7 +106,7 @@ class Sweep:
         for point in spec.points():
             try:
                 plan_budget(data[point.dataset, point.front_end], latency[point.mcu],
-                            point.latency_ms, point.memory_kb, point.flash_kb)
+                            point.latency_ms, point.memory_kb, point.flash_kb, point.power_mw)
             except InputError as exc:
                 plan.infeasible.append((point, str(exc)))
             else:
@@ -192,8 +192,8 @@ class Sweep:
             "method": point.method, "status": "infeasible", "reason": reason,
             "dataset": point.label,
             "mcu": point.mcu, "lat_budget_ms": point.latency_ms, "mem_budget_kb": point.memory_kb,
-            "flash_budget_kb": point.flash_kb, "front_end": point.front_end,
-            "seed": point.seed, "point": point.key, "optuna_trial": -1,
+            "flash_budget_kb": point.flash_kb, "power_budget_mw": point.power_mw,
+            "front_end": point.front_end, "seed": point.seed, "point": point.key, "optuna_trial": -1,
             "started_at": now, "finished_at": now, "git_revision": git_revision()})
 
     def _tune(self, plan: Plan, verbose: int, say, bar: bool = False) -> None:

@@ -51,6 +51,8 @@ def point_label(config: dict) -> str:
              _budget(p.get("memory_kb"), "KB"), f"seed {p.get('seed', '?')}"]
     if p.get("flash_kb") is not None:
         parts.insert(4, f"{p['flash_kb']:g}KB flash")
+    if p.get("power_mw") is not None:
+        parts.insert(-1, f"{p['power_mw']:g}mW")
     if p.get("method") not in (None, "micronas"):
         parts.append(str(p["method"]))
     number = config.get("optuna_trial")

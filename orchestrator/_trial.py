@@ -126,9 +126,11 @@ def sensing_columns(front_end: dict | None, mcu_name: str, latency_ms: float | N
     if not front_end:
         return {}
     from lut_store import EnergyModel, load_mcu
+    from lut_store.memory import input_buffer_bytes
     out = {"sensors": "+".join(front_end["sensors"]), "sample_rate_hz": front_end["sample_rate_hz"],
            "window_s": front_end.get("window_s"),
-           "input_buffer_bytes": float(front_end["window"] * len(front_end["channels"]))}
+           "input_buffer_bytes": float(input_buffer_bytes(front_end["window"],
+                                                          len(front_end["channels"])))}
     if latency_ms is not None and latency_ms == latency_ms:
         energy = EnergyModel.load().estimate(load_mcu(mcu_name), front_end["sensors"],
                                              front_end["sample_rate_hz"], front_end.get("step_s"),
@@ -178,7 +180,7 @@ class _Trial:
         self.node_id = ""
         # Inputs are loaded lazily: a trial resumed at `store` needs neither.
         self.run = SearchRun(config=self.config, lat_ms=point.latency_ms, mem_kb=point.memory_kb,
-                             flash_kb=point.flash_kb,
+                             flash_kb=point.flash_kb, power_mw=point.power_mw,
                              load_data=self._load_data, open_latency=self._open_latency,
                              method=point.method, deploy_config=self.deploy_config,
                              data_source=point.dataset, folder=self.folder,
@@ -256,7 +258,8 @@ class _Trial:
             "dataset": p.label, "mcu": p.mcu, "protocol": self.spec.protocol,
             "dry": bool(self.spec.dry),
             "lat_budget_ms": p.latency_ms, "mem_budget_kb": p.memory_kb,
-            "flash_budget_kb": p.flash_kb, "front_end": p.front_end, "seed": p.seed,
+            "flash_budget_kb": p.flash_kb, "power_budget_mw": p.power_mw,
+            "front_end": p.front_end, "seed": p.seed,
             "point": p.key, "optuna_trial": self.optuna_trial,
             "latency_over": c.loss.latency.over, "latency_under": c.loss.latency.under,
             "memory_over": c.loss.memory.over, "memory_under": c.loss.memory.under,
@@ -290,6 +293,8 @@ class _Trial:
                                           "deploy": deployment.config if deployment else None})}
         row.update(sensing_columns(result.get("front_end"), self.point.mcu,
                                    row.get("verified_latency_ms") or row.get("latency_ms")))
+        row["lat_effective_ms"] = (result.get("budget") or {}).get("latency_ms_effective",
+                                                                  self.point.latency_ms)
         status, reason = "ok", ""
         if deployment is not None and not deployment.passed:
             status, reason = "deploy_failed", "; ".join(deployment.failures)[:2000]
@@ -309,10 +314,14 @@ class _Trial:
         if budget.latency_ms is not None and lat > budget.latency_ms:
             over.append(f"latency {lat:.2f} ms > {budget.latency_ms:g} ms")
         if mem > budget.memory_bytes:
-            over.append(f"peak memory {mem / 1024:.2f} KB > {budget.memory_bytes / 1024:g} KB")
+            over.append(f"peak memory {mem / 1024:.2f} KB + the input buffer "
+                        f"{budget.input_buffer_bytes / 1024:.2f} KB > "
+                        f"{(budget.memory_bytes + budget.input_buffer_bytes) / 1024:g} KB")
         timings = self._timings()
         row = {**self._common(), **outcome.to_row(),
                **{c: timings[c] for c in ("search_s", "search_cpu_s")},
+               "lat_effective_ms": budget.latency_ms,
+               "input_buffer_bytes": float(budget.input_buffer_bytes),
                "status": "over_budget", "reason": "over the budget: " + ", ".join(over),
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params})}
         row["constraint"] = max(self.constraints(row).values())
@@ -341,9 +350,14 @@ class _Trial:
             vals = [v for v in values if v is not None]
             return max(v / target - 1.0 for v in vals) if target and vals else -1.0
         mem_target = None if p.memory_kb is None else p.memory_kb * 1024
+        # The memory budget covers the arena and the sensing ring; a power budget caps latency.
+        ring = row.get("input_buffer_bytes") or 0.0
+        lat_target = row.get("lat_effective_ms") or p.latency_ms
         out = {
-            "latency": over([row["search_latency_ms"], row.get("verified_latency_ms")], p.latency_ms),
-            "memory": over([row["search_memory_bytes"], row.get("verified_memory_bytes")], mem_target),
+            "latency": over([row["search_latency_ms"], row.get("verified_latency_ms")], lat_target),
+            "memory": over([m + ring for m in (row["search_memory_bytes"],
+                                               row.get("verified_memory_bytes")) if m is not None],
+                           mem_target),
             "deploy": 1.0 if row["status"] == "deploy_failed" else -1.0,
         }
         if p.flash_kb is not None:   # only where the point has one: other studies keep theirs

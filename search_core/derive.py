@@ -22,11 +22,14 @@ from .hardware import CostModel
 @dataclass(frozen=True)
 class Budget:
     """Latency in ms, peak RAM in bytes and delivered flash in bytes (model + runtime); None
-    means unconstrained."""
+    means unconstrained. These are what the network itself must meet: `plan_budget` has already
+    taken the sensing ring (`input_buffer_bytes`) out of the user's memory budget and turned a
+    power budget into a latency cap, so every stage compares a network's own costs with them."""
 
     latency_ms: float | None = None
-    memory_bytes: float | None = None
+    memory_bytes: float | None = None     # the arena's share of the memory budget
     flash_bytes: float | None = None
+    input_buffer_bytes: int = 0           # lut_store.memory.input_buffer_bytes, beside the arena
 
     def violation(self, latency_ms: float, memory_bytes: float,
                   flash_bytes: float | None = None) -> float:

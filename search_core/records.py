@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from lut_store import InputError
+from lut_store import EnergyModel, InputError
 
 from ._config import SearchConfig
 from ._versions import versions
@@ -56,7 +56,8 @@ def _flash_or_none(cost, arch) -> int | None:
 
 def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | None,
              config: SearchConfig, derivation: Derivation, trained,
-             data_source: str | None = None, flash_kb: float | None = None) -> dict:
+             data_source: str | None = None, flash_kb: float | None = None,
+             power_mw: float | None = None) -> dict:
     """result.json: budgets, exact and expected costs, metrics, timings, provenance."""
     arch, s = derivation.architecture, derivation.summary
     mcu = latency.mcu
@@ -66,8 +67,13 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "dataset": data.name, "data_source": data_source or data.name,
         "protocol": data.protocol, "front_end": front_end_of(data),
         "mcu": mcu.name, "clock_hz": mcu.clock_hz,
-        "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb,
+        # The user's budgets, and what the network itself had to meet (`plan_budget`): the
+        # arena's share of the memory (the input buffer taken out) and the latency (a power
+        # budget's cap included).
+        "budget": {"latency_ms": lat_ms, "memory_kb": mem_kb, "power_mw": power_mw,
+                   "latency_ms_effective": budget.latency_ms,
                    "memory_bytes_effective": budget.memory_bytes,
+                   "input_buffer_bytes": budget.input_buffer_bytes,
                    "flash_kb": flash_kb, "flash_bytes_effective": budget.flash_bytes},
         "architecture": json.loads(arch.to_json()),
         "derived": s["derived"], "repairs": s["repairs"], "fills": s["fills"],
@@ -75,6 +81,7 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "search_fits": s["search_fits"], "shared": s.get("shared"),
         "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
         "latency_predicted_share": cost.predicted_share(arch),
+        "energy": _energy(mcu, data, cost.latency_ms(arch)),
         "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
         "scratch_bytes": mem.scratch_bytes,
         # Delivered flash (model + runtime), priced before export; the deployment measures it.
@@ -98,6 +105,14 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "predictor": getattr(latency.predictor, "version", None),
         "versions": provenance(data), "data": data.summary(),
     }
+
+
+def _energy(mcu, data, latency_ms: float) -> dict:
+    """The estimated energy of the network with its front end (lut_store.EnergyModel's default
+    data file; None figures where the file lacks a current, with a note saying which)."""
+    front = front_end_of(data)
+    return EnergyModel.load().estimate(mcu, front["sensors"], front["sample_rate_hz"],
+                                       front.get("step_s"), latency_ms)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lut_store import InputError, LatencyModel
+from lut_store import EnergyModel, InputError, LatencyModel
+from lut_store.memory import input_buffer_bytes
 
 from ._config import SearchConfig
 from .architecture import Architecture
-from .data import Dataset, check_searchable
+from .data import Dataset, check_searchable, front_end_of
 from .derive import Budget
 from .hardware import CostModel
 from .space import SearchSpace
@@ -32,20 +33,33 @@ class SearchResult:
 
 
 def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
-                mem_kb: float | None, flash_kb: float | None = None) -> tuple[Budget, CostModel]:
+                mem_kb: float | None, flash_kb: float | None = None,
+                power_mw: float | None = None) -> tuple[Budget, CostModel]:
     """Validate the data and the budget; refuse, before any training, a budget that no network of
     the space meets (naming the smallest latency and memory there are). A flash budget (KB of
     delivered flash: model + runtime, capped at the board's flash) is refused below the flash of
-    the space's smallest network."""
+    the space's smallest network.
+
+    The memory budget covers the arena and the firmware's sensing ring together
+    (`lut_store.memory.input_buffer_bytes`, window x channels int8), so the network gets what is
+    left. A power budget (mW of sensing + inference, `lut_store.EnergyModel`'s data file) becomes a
+    latency cap for this board and front end; the tighter of it and `lat_ms` is the budget."""
     for name, value in (("latency budget", lat_ms), ("memory budget", mem_kb),
-                        ("flash budget", flash_kb)):
+                        ("flash budget", flash_kb), ("power budget", power_mw)):
         if value is not None and (not math.isfinite(value) or value <= 0):
             raise InputError(f"{name} must be a positive number, got {value}")
     check_searchable(data)
     mcu = latency.mcu
-    sram = mcu.sram_bytes
-    budget = Budget(lat_ms, sram if mem_kb is None else min(mem_kb * 1024, sram),
-                    None if flash_kb is None else min(flash_kb * 1024, mcu.flash_bytes))
+    ring = input_buffer_bytes(data.window, data.n_channels)
+    ram = mcu.sram_bytes if mem_kb is None else min(mem_kb * 1024, mcu.sram_bytes)
+    if power_mw is not None:
+        front = front_end_of(data)
+        cap = EnergyModel.load().latency_cap_ms(mcu, front["sensors"], front["sample_rate_hz"],
+                                                front.get("step_s"), power_mw)
+        lat_ms = cap if lat_ms is None else min(lat_ms, cap)
+    budget = Budget(lat_ms, ram - ring,
+                    None if flash_kb is None else min(flash_kb * 1024, mcu.flash_bytes),
+                    input_buffer_bytes=ring)
     space = SearchSpace(data.window, data.n_channels, data.n_classes)
     cost = CostModel(latency)
     if budget.flash_bytes is not None:
@@ -58,15 +72,19 @@ def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
     cheapest = cost.cheapest(space)
     if (lat_ms is not None and cheapest.latency_ms > lat_ms) or \
             cheapest.memory_bytes > budget.memory_bytes:
+        lat_text = ("no latency budget" if lat_ms is None else f"budget {lat_ms:.4g} ms"
+                    + (f", the cap of {power_mw:g} mW" if power_mw is not None else ""))
         raise InputError(
             f"no network of the space fits on {mcu.name}: the smallest latency is "
-            f"{cheapest.latency_ms:.2f} ms (budget {lat_ms} ms) and the smallest peak memory "
-            f"{cheapest.memory_bytes / 1024:.2f} KB (budget {budget.memory_bytes / 1024:.2f} KB)")
+            f"{cheapest.latency_ms:.2f} ms ({lat_text}) and the smallest peak memory "
+            f"{cheapest.memory_bytes / 1024:.2f} KB + the {ring / 1024:.2f} KB input buffer "
+            f"(budget {ram / 1024:.2f} KB)")
     return budget, cost
 
 
 def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
-               mem_kb: float | None, flash_kb: float | None = None, config: SearchConfig = SearchConfig(),
+               mem_kb: float | None, flash_kb: float | None = None, power_mw: float | None = None,
+               config: SearchConfig = SearchConfig(),
                out_dir: str | os.PathLike | None = None, show_progress: bool = False,
                data_source: str | None = None, deploy=None,
                deploy_progress: Callable[[str], None] | None = None) -> SearchResult:
@@ -80,14 +98,15 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
     from ._device import resolve_device
 
     resolve_device(config.device)   # an unavailable GPU fails before any work
-    budget, cost = plan_budget(data, latency, lat_ms, mem_kb, flash_kb)
+    budget, cost = plan_budget(data, latency, lat_ms, mem_kb, flash_kb, power_mw)
     folder = None
     if out_dir is not None:
         folder = RunFolder(out_dir)
         folder.check_writable()
 
     bars = Progress(show_progress, config)
-    run = SearchRun(config=config, lat_ms=lat_ms, mem_kb=mem_kb, flash_kb=flash_kb, data=data, latency=latency,
+    run = SearchRun(config=config, lat_ms=lat_ms, mem_kb=mem_kb, flash_kb=flash_kb,
+                    power_mw=power_mw, data=data, latency=latency,
                     deploy_config=deploy, data_source=data_source, folder=folder,
                     progress={"search": bars.search, "retrain": bars.train,
                               "deploy": deploy_progress}, plan=(budget, cost))

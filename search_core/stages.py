@@ -35,14 +35,15 @@ class SearchRun:
     folder, and the products of the stages (in memory, or read back from the folder)."""
 
     def __init__(self, *, config: SearchConfig, lat_ms: float | None, mem_kb: float | None,
-                 flash_kb: float | None = None, data=None, latency=None, load_data: Callable | None = None,
+                 flash_kb: float | None = None, power_mw: float | None = None, data=None,
+                 latency=None, load_data: Callable | None = None,
                  open_latency: Callable | None = None, method: str = "micronas",
                  deploy_config=None, data_source: str | None = None,
                  folder: RunFolder | None = None,
                  progress: Mapping[str, Callable] | None = None, plan=None,
                  teachers: str | None = None, shared=None, networks=None):
         self.config, self.lat_ms, self.mem_kb = config, lat_ms, mem_kb
-        self.flash_kb = flash_kb
+        self.flash_kb, self.power_mw = flash_kb, power_mw
         self.method, self.deploy_config, self.data_source = method, deploy_config, data_source
         self.folder = folder
         self.progress = dict(progress or {})   # stage name -> callback (epoch rows / messages)
@@ -84,7 +85,7 @@ class SearchRun:
         if self._plan is None:
             from .search import plan_budget
             self._plan = plan_budget(self.data, self.latency, self.lat_ms, self.mem_kb,
-                                     self.flash_kb)
+                                     self.flash_kb, self.power_mw)
         return self._plan
 
     @property
@@ -234,7 +235,7 @@ class RetrainStage(Stage):
                 run.networks.put(run.network["key"], run.trained.to_bytes())
         run.result = describe(run.data, run.latency, cost, budget, run.lat_ms, run.mem_kb,
                               run.config, derivation, run.trained, run.data_source,
-                              flash_kb=run.flash_kb)
+                              flash_kb=run.flash_kb, power_mw=run.power_mw)
         if run.network is not None:   # which shared network it is, and whether it was reused
             run.result["network"] = run.network
         if teacher is not None:   # its cost is the data set's, not this search's: kept apart

@@ -48,3 +48,12 @@ def max_live_bytes(buffers: Sequence[Buffer]) -> int:
 def plan_extent(buffers: Sequence[Buffer], offsets: Sequence[int]) -> int:
     """The arena head a placement needs: the end of its highest buffer."""
     return max((o + b.size for b, o in zip(buffers, offsets)), default=0)
+
+
+def input_buffer_bytes(window: int, channels: int) -> int:
+    """RAM a deployment needs beside the arena for the window being sensed: samples keep arriving
+    while the model runs, and TFLM reuses the input tensor's arena bytes once its last reader has
+    run, so the firmware keeps the latest window in a ring of its own — int8 (quantised with the
+    input's scale as each sample arrives), window x channels bytes. A memory budget covers the
+    arena and this ring together."""
+    return int(window) * int(channels)

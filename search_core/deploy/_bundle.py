@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lut_store import InputError
+from lut_store.memory import input_buffer_bytes
 from lut_store.storage import read_folder, write_folder
 
 BUNDLE_FORMAT = "micronas-deploy-bundle"
@@ -58,6 +59,8 @@ def c_header(manifest: dict) -> str:
         " *   p = (q - MICRONAS_MODEL_OUTPUT_ZERO_POINT) * MICRONAS_MODEL_OUTPUT_SCALE",
         " * Reserve a 16-byte aligned tensor arena of MICRONAS_MODEL_ARENA_SIZE bytes (TFLM + CMSIS-NN;",
         " * MICRONAS_MODEL_ARENA_HEAD_SIZE of it are the planned activations and kernel scratch).",
+        " * Keep the window being sensed in a ring of MICRONAS_MODEL_INPUT_BUFFER_SIZE int8 bytes beside",
+        " * the arena (TFLM reuses the input tensor once read); the memory budget counts both.",
         " */",
         "#ifndef MICRONAS_MODEL_DATA_H_",
         "#define MICRONAS_MODEL_DATA_H_",
@@ -70,6 +73,7 @@ def c_header(manifest: dict) -> str:
         f"#define MICRONAS_MODEL_ARENA_HEAD_SIZE {manifest['memory']['board_arena_head_bytes']}u",
         f"#define MICRONAS_MODEL_INPUT_STEPS {steps}",
         f"#define MICRONAS_MODEL_INPUT_CHANNELS {sensors}",
+        f"#define MICRONAS_MODEL_INPUT_BUFFER_SIZE {input_buffer_bytes(steps, sensors)}u",
         f"#define MICRONAS_MODEL_NUM_CLASSES {out['shape'][-1]}",
         f"#define MICRONAS_MODEL_INPUT_SCALE {_c_float(inp['scale'])}",
         f"#define MICRONAS_MODEL_INPUT_ZERO_POINT ({int(inp['zero_point'])})",

@@ -4,10 +4,12 @@ parity and int8 accuracy on the test split."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from lut_store import InputError, LatencyModel, price_model
-from lut_store.memory import ONLINE, offline_plan, with_offline_plan, without_offline_plan
+from lut_store.memory import (ONLINE, input_buffer_bytes, offline_plan, with_offline_plan,
+                              without_offline_plan)
 from lut_store.tflite import read_model
 
 from ._checks import (arena, check_arena_size, int8_scores, memory_figures, model_summary,
@@ -65,9 +67,11 @@ def verify_model(model: bytes, latency: LatencyModel, *, data=None, arena_size: 
     board_head = (memory["board_arena_head_bytes"] if has_plan
                   else board_arena_head_bytes(model, source))
     memory["model_board_arena_head_bytes"] = board_head
-    budget = {"latency_ms": lat_ms, "memory_bytes": mem_bytes,
+    # A memory budget covers the arena and the firmware's sensing ring of one input window.
+    ring = input_buffer_bytes(math.prod(io.input_shape[1:-1]), io.input_shape[-1])
+    budget = {"latency_ms": lat_ms, "memory_bytes": mem_bytes, "input_buffer_bytes": ring,
               "fits_latency": None if lat_ms is None else priced["latency_ms"] <= lat_ms,
-              "fits_memory": None if mem_bytes is None else board_head <= mem_bytes,
+              "fits_memory": None if mem_bytes is None else board_head + ring <= mem_bytes,
               "fits_sram": given["needed"] <= mcu.sram_bytes,
               "fits_flash": len(model) <= mcu.flash_bytes}
     report["budget"] = budget

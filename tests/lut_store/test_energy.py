@@ -60,3 +60,36 @@ def test_bad_files_are_one_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(InputError, match=message):
         EnergyModel.load(path)
+
+
+def test_a_power_budget_is_the_latency_cap_that_spends_it():
+    model, mcu = EnergyModel.load(), load_mcu("nucleo-l552ze-q")
+    cap = model.latency_cap_ms(mcu, ["acc"], 25, 0.64, power_mw=0.3)
+    # At the cap the estimate spends the budget exactly; any slower network overspends it.
+    assert model.estimate(mcu, ["acc"], 25, 0.64, cap)["power_mw"] == pytest.approx(0.3)
+    assert model.estimate(mcu, ["acc"], 25, 0.64, cap * 1.01)["power_mw"] > 0.3
+    # A budget that the core could spend for longer than a window step caps at the step.
+    assert model.latency_cap_ms(mcu, ["acc"], 25, 0.64, power_mw=1e4) == pytest.approx(640)
+
+
+def test_a_sleep_current_is_spent_by_the_cap(tmp_path):
+    path = tmp_path / "board.json"
+    path.write_text(json.dumps({
+        "format": "micronas-energy",
+        "mcus": {"nucleo-l552ze-q": {"vdd_v": 3.0, "run_ua_per_mhz": 100, "sleep_current_ma": 0.5}},
+        "sensors": {"part": "X", "vdd_v": 3.0,
+                    "modes": [{"sensors": ["acc"], "odr_hz": 25, "current_ma": 0.1}]}}))
+    model = EnergyModel.load(path)
+    cap = model.latency_cap_ms(L552, ["acc"], 25, 1.0, power_mw=2.0)
+    assert model.estimate(L552, ["acc"], 25, 1.0, cap)["power_mw"] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("mcu, sensors, step, power, message", [
+    ("nucleo-f446re", ["acc"], 0.64, 1.0, "needs the run-mode current of nucleo-f446re"),
+    ("nucleo-l552ze-q", ["acc"], None, 1.0, "needs the front end's window step"),
+    ("nucleo-l552ze-q", ["mag"], 0.64, 1.0, "no LSM6DSL mode with mag"),
+    ("nucleo-l552ze-q", ["acc", "gyro"], 1.28, 0.5, "sensors alone draw 0.522 mW"),
+])
+def test_a_power_budget_the_file_cannot_price_is_one_line(mcu, sensors, step, power, message):
+    with pytest.raises(InputError, match=message):
+        EnergyModel.load().latency_cap_ms(load_mcu(mcu), sensors, 50, step, power_mw=power)

@@ -1,7 +1,8 @@
 """`front_ends` in a sweep: every grid point searched at each sensing front end, on the real
 UCI-HAR recordings. A latency budget below the cheapest network of UCI-HAR's own 128 x 9 input is
 infeasible there and met by a 1.28 s, 25 Hz, accelerometer-only front end; the rows, result.json,
-model.json and the C header record the front end the model reads, and the rows its energy."""
+model.json and the C header record the front end the model reads, and the rows its energy. A power
+budget that the gyroscope alone overdraws is met by the same accelerometer-only front end."""
 
 import json
 import shutil
@@ -19,7 +20,8 @@ def test_a_budget_only_a_smaller_front_end_meets(tmp_path, lut_folder):
     shutil.copytree(lut_folder, store / "lut")
     spec = parse_spec({
         "name": "fe", "storage": str(store), "datasets": ["ucihar"],
-        "mcus": ["nucleo-l552ze-q"], "budgets": [{"latency_ms": 8, "memory_kb": 64}],
+        "mcus": ["nucleo-l552ze-q"],
+        "budgets": [{"latency_ms": 8, "memory_kb": 64}, {"memory_kb": 64, "power_mw": 0.3}],
         # The cheapest network of 128 x 9 takes 10.6 ms on the L552; of 32 x 6, 2.3 ms.
         "front_ends": [{}, {"name": "acc-25hz", "window": 32, "step": 16, "rate_hz": 25,
                             "sensors": ["acc"]}],
@@ -27,7 +29,8 @@ def test_a_budget_only_a_smaller_front_end_meets(tmp_path, lut_folder):
         "deploy": {"qat_epochs": 0, "calibration_windows": 32, "max_accuracy_drop": 100},
         "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 1}})
     Sweep(spec).run(verbose=0, say=lambda line: None)
-    rows = ResultsStore(str(store)).read(sweep="fe").set_index("front_end")
+    everything = ResultsStore(str(store)).read(sweep="fe")
+    rows = everything[everything["power_budget_mw"].isna()].set_index("front_end")
     assert rows.loc["own", "status"] == "infeasible"
     assert "smallest latency is 10.6" in rows.loc["own", "reason"]
 
@@ -49,6 +52,22 @@ def test_a_budget_only_a_smaller_front_end_meets(tmp_path, lut_folder):
     assert manifest["input"]["shape"] == [1, 32, 6, 1] and manifest["input"]["sample_rate_hz"] == 25
     header = storage.read_bytes(storage.join(small["artifacts"], "model_data.h")).decode()
     assert "#define MICRONAS_MODEL_DECIMATION 2" in header
+    assert "#define MICRONAS_MODEL_INPUT_BUFFER_SIZE 192u" in header
     assert "#define MICRONAS_MODEL_ANTI_ALIAS_TAPS 17" in header
     source = storage.read_bytes(storage.join(small["artifacts"], "model_data.c")).decode()
     assert "micronas_model_anti_alias_fir[MICRONAS_MODEL_ANTI_ALIAS_TAPS] = {" in source
+
+    # The power budget: the LSM6DSL's accelerometer + gyroscope alone draw 0.522 mW at 52 Hz.
+    powered = everything[everything["power_budget_mw"] == 0.3].set_index("front_end")
+    assert powered.loc["own", "status"] == "infeasible"
+    assert "sensors alone draw 0.522 mW" in powered.loc["own", "reason"]
+    met = powered.loc["acc-25hz"]
+    assert met["status"] == "ok", met["reason"]
+    assert met["point"] == "ucihar-fe-acc-25hz-nucleo-l552ze-q-none-64kb-0.3mw-seed0"
+    # The cap: (0.3 - 1.8 V x 25 uA) x 0.64 s / (3.3 V x 62 uA/MHz x 80 MHz) = 9.97 ms.
+    assert met["lat_effective_ms"] == pytest.approx(0.255 * 0.64 / (3.3 * 62e-3 * 80) * 1000)
+    assert met["verified_latency_ms"] <= met["lat_effective_ms"] and met["power_mw"] <= 0.3
+    result = json.loads(storage.read_bytes(storage.join(met["artifacts"], "result.json")))
+    assert result["budget"]["power_mw"] == 0.3
+    assert result["energy"]["power_mw"] == pytest.approx(
+        1.8 * 0.025 + result["energy"]["energy_per_inference_mj"] / 0.64)

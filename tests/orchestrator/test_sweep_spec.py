@@ -194,3 +194,18 @@ def test_a_sweep_name_cannot_be_reused_with_another_spec(tmp_path, capsys, store
     storage.write_bytes(f"{store_with_lut}/sweeps/t/spec.json", b'{"fingerprint": "other"}')
     with pytest.raises(InputError, match="different spec"):
         Sweep(spec).check()
+
+
+def test_power_budgets_are_a_fourth_budget_axis():
+    grid = parse_spec({**GOOD, "budgets": {"memory_kb": [64], "power_mw": [0.3, 0.6]}})
+    assert grid.budgets == ((None, 64.0, None, 0.3), (None, 64.0, None, 0.6))
+    points = grid.points()
+    assert [p.power_mw for p in points[:2]] == [0.3, 0.6] and points[0].flash_kb is None
+    assert points[0].key.endswith("-none-64kb-0.3mw-seed0")
+    listed = parse_spec({**GOOD, "budgets": [{"power_mw": 0.3}, {"latency_ms": 25, "memory_kb": 64}]})
+    assert listed.budgets == ((None, None, None, 0.3), (25.0, 64.0))
+    assert [p.power_mw for p in listed.points()][:2] == [0.3, None]
+    # no power budget: the points keep their keys and the spec its fingerprint
+    assert parse_spec(GOOD).points()[0].power_mw is None
+    with pytest.raises(InputError, match="power_mw must be a positive number"):
+        parse_spec({**GOOD, "budgets": {"power_mw": [0]}})
