@@ -36,13 +36,19 @@ def test_what_the_file_lacks_is_none_and_said():
     assert none["sensor_mode"] is None and none["power_mw"] is None
 
 
-def test_a_users_file_with_a_sleep_current(tmp_path):
+def _users_file(tmp_path):
+    """A user's file: a board with a sleep current, one accelerometer mode."""
     path = tmp_path / "board.json"
     path.write_text(json.dumps({
         "format": "micronas-energy",
         "mcus": {"nucleo-l552ze-q": {"vdd_v": 3.0, "run_ua_per_mhz": 100, "sleep_current_ma": 0.5}},
         "sensors": {"part": "X", "vdd_v": 3.0,
                     "modes": [{"sensors": ["acc"], "odr_hz": 25, "current_ma": 0.1}]}}))
+    return path
+
+
+def test_a_users_file_with_a_sleep_current(tmp_path):
+    path = _users_file(tmp_path)
     out = EnergyModel.load(path).estimate(L552, ["acc"], 25.0, 1.0, 10.0)
     run_mw = 3.0 * 100e-3 * L552.clock_hz / 1e6
     assert out["power_mw"] == pytest.approx(0.3 + run_mw * 0.010 + 3.0 * 0.5 * 0.99)
@@ -73,13 +79,7 @@ def test_a_power_budget_is_the_latency_cap_that_spends_it():
 
 
 def test_a_sleep_current_is_spent_by_the_cap(tmp_path):
-    path = tmp_path / "board.json"
-    path.write_text(json.dumps({
-        "format": "micronas-energy",
-        "mcus": {"nucleo-l552ze-q": {"vdd_v": 3.0, "run_ua_per_mhz": 100, "sleep_current_ma": 0.5}},
-        "sensors": {"part": "X", "vdd_v": 3.0,
-                    "modes": [{"sensors": ["acc"], "odr_hz": 25, "current_ma": 0.1}]}}))
-    model = EnergyModel.load(path)
+    model = EnergyModel.load(_users_file(tmp_path))
     cap = model.latency_cap_ms(L552, ["acc"], 25, 1.0, power_mw=2.0)
     assert model.estimate(L552, ["acc"], 25, 1.0, cap)["power_mw"] == pytest.approx(2.0)
 
