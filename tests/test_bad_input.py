@@ -878,8 +878,13 @@ case("arg-inf-latency", "CLI arguments", ["search", *GOOD_DATA, "--lat-ms", "inf
      "`--lat-ms inf`", None, "expected a positive number, got 'inf'")
 case("arg-zero-memory", "CLI arguments", ["search", *GOOD_DATA, "--mem-kb", "0"], None,
      "`--mem-kb 0`", None, "expected a positive number, got '0'")
-case("arg-no-budget", "CLI arguments", ["search", *GOOD_DATA], None, "neither --lat-ms nor --mem-kb",
+case("arg-no-budget", "CLI arguments", ["search", *GOOD_DATA], None, "no budget flag at all",
      None, "give at least one budget")
+case("arg-zero-power", "CLI arguments", ["search", *GOOD_DATA, "--power-mw", "0"], None,
+     "`--power-mw 0`", None, "argument --power-mw: expected a positive number, got '0'")
+case("arg-power-no-step", "CLI arguments", ["search", *GOOD_DATA, "--power-mw", "1"], None,
+     "`--power-mw 1` on windows that do not say how often they come", None,
+     "a power budget needs the front end's window step")
 case("arg-budget-too-small", "CLI arguments", ["search", *GOOD_DATA, "--lat-ms", "0.01"], None,
      "`--lat-ms 0.01` (below the smallest network)", None, "no network of the space fits")
 case("arg-missing-mcu", "CLI arguments",
