@@ -53,6 +53,8 @@ def point_label(config: dict) -> str:
         parts.insert(4, f"{p['flash_kb']:g}KB flash")
     if p.get("power_mw") is not None:
         parts.insert(-1, f"{p['power_mw']:g}mW")
+    if p.get("front_end") is not None:   # the spec's front_ends entry the point reads
+        parts.insert(1, f"[{p['front_end']}]")
     if p.get("method") not in (None, "micronas"):
         parts.append(str(p["method"]))
     number = config.get("optuna_trial")
