@@ -87,12 +87,15 @@ class ParetoFront:
         return int((ok["metric_source"] == "float").sum())
 
     def budgets(self, *, by_method: bool = False) -> pd.DataFrame:
-        """For each budget point (lat_budget_ms, mem_budget_kb) the sweep searched at, the most
-        accurate model of that data set and board that fits it — found under any budget. Ties go to
-        the lower latency, then memory, then flash, so the pick is always a front member."""
-        points = (self.rows[GROUP + ["lat_budget_ms", "mem_budget_kb"]]
-                  .drop_duplicates().sort_values(GROUP + ["lat_budget_ms", "mem_budget_kb"],
-                                                 na_position="last"))
+        """For each budget point (lat_budget_ms, mem_budget_kb, power_budget_mw) the sweep searched
+        at, the most accurate model of that data set and board that fits it — found under any
+        budget. Ties go to the lower latency, then memory, then flash, so the pick is always a
+        front member. A model fits a power budget by its estimated power; one without an estimate
+        fits none."""
+        cols = ["lat_budget_ms", "mem_budget_kb", "power_budget_mw"]
+        rows = self.rows.assign(power_budget_mw=self.rows.get("power_budget_mw", np.nan))
+        points = (rows[GROUP + cols].astype({c: "float64" for c in cols})
+                  .drop_duplicates().sort_values(GROUP + cols, na_position="last"))
         models = self.models.sort_values(["metric", "latency_ms", "memory_bytes", "flash_bytes"],
                                          ascending=[False, True, True, True], kind="stable")
         methods = models["method"].to_numpy() if by_method else None
@@ -102,25 +105,26 @@ class ParetoFront:
                                    & (models["mcu"] == mcu).to_numpy(bool))
             lat = models["latency_ms"].to_numpy()[where]
             mem = models["memory_bytes"].to_numpy()[where]
-            for lat_t, mem_t in zip(budget["lat_budget_ms"], budget["mem_budget_kb"]):
+            power = models["power_mw"].to_numpy(dtype="float64")[where]
+            for lat_t, mem_t, power_t in budget[cols].itertuples(index=False):
                 fits = np.ones(len(where), bool)
                 if pd.notna(lat_t):
                     fits &= lat <= lat_t
                 if pd.notna(mem_t):
                     fits &= mem <= mem_t * 1024
+                if pd.notna(power_t):
+                    fits &= power <= power_t   # NaN (no estimate) never fits
                 chosen = where[fits]  # in order of preference
                 if by_method and len(chosen):
                     _, first = np.unique(methods[chosen], return_index=True)
                     chosen = chosen[np.sort(first)]
                 chosen = list(chosen if by_method else chosen[:1]) or [-1]
                 picks += chosen
-                budget_rows += [(dataset, mcu, lat_t, mem_t)] * len(chosen)
+                budget_rows += [(dataset, mcu, lat_t, mem_t, power_t)] * len(chosen)
         # Position -1 is in no index: budget points nothing fits get a row of nulls.
         found = (models.drop(columns=GROUP).reset_index(drop=True)
                  .reindex(np.asarray(picks, dtype=int)).reset_index(drop=True))
-        frame = pd.concat([pd.DataFrame(budget_rows, columns=GROUP + ["lat_budget_ms",
-                                                                      "mem_budget_kb"]),
-                           found], axis=1)
+        frame = pd.concat([pd.DataFrame(budget_rows, columns=GROUP + cols), found], axis=1)
         frame["found"] = frame["model"].notna()
         return frame
 

@@ -52,8 +52,8 @@ def tradeoff_plot(front, models: pd.DataFrame, budgets: pd.DataFrame,
     mem = models["memory_bytes"].to_numpy() / 1024
     picks = budgets[budgets["found"]].drop_duplicates(["method", "model"])
     for ax, x, colour, cmap, cname, xlabel, budget_col, ref_key in (
-            (left, lat, mem, "viridis", "peak memory (KB)", "latency (ms)", "lat_budget_ms", "latency_ms"),
-            (right, mem, lat, "plasma", "latency (ms)", "peak memory (KB)", "mem_budget_kb", "memory_kb")):
+            (left, lat, mem, "viridis", "RAM (KB)", "latency (ms)", "lat_budget_ms", "latency_ms"),
+            (right, mem, lat, "plasma", "latency (ms)", "RAM (KB)", "mem_budget_kb", "memory_kb")):
         # The dense layers (hundreds of dominated models, every trial's cost pair) go in as one
         # bitmap each: as SVG elements they were most of the report's time and size.
         ax.scatter(x[~on], y[~on], s=9, c="#c4c9cf", lw=0, label="off the front", zorder=1,
@@ -99,7 +99,7 @@ def tradeoff_plot(front, models: pd.DataFrame, budgets: pd.DataFrame,
         ax.set_ylabel(f"{front.metric_label} (%)")
         ax.grid(alpha=.25)
     left.set_title(f"{front.metric_label} vs latency")
-    right.set_title(f"{front.metric_label} vs peak memory")
+    right.set_title(f"{front.metric_label} vs RAM")
     left.legend(fontsize=7.5, loc="lower right", framealpha=.85)
     return _data_uri(fig)
 

@@ -191,6 +191,23 @@ def test_hypervolume_per_front_uses_the_documented_reference_point(tmp_path):
     assert hv["front"] == 2 and hv["models"] == 2
 
 
+def test_ram_counts_the_input_buffer_and_power_budgets_pick_by_power(tmp_path):
+    base = {"sweep": "s", "dataset": "ucihar", "mcu": "nucleo-l552ze-q", "status": "ok",
+            "mem_budget_kb": 64.0}
+    rows = [  # a gyroscope model (more accurate, 0.7 mW) and an accelerometer one (0.2 mW)
+        {**base, "trial_key": "s/gyro", "architecture_json": "g", "int8_accuracy": .97,
+         "latency_ms": 20.0, "peak_memory_bytes": 4096.0, "input_buffer_bytes": 1152.0,
+         "power_mw": 0.7, "lat_budget_ms": 25.0},
+        {**base, "trial_key": "s/acc", "architecture_json": "a", "int8_accuracy": .90,
+         "latency_ms": 5.0, "peak_memory_bytes": 1024.0, "input_buffer_bytes": 192.0,
+         "power_mw": 0.2, "power_budget_mw": 0.3}]
+    front = ParetoFront.from_store(write_rows(str(tmp_path / "s"), rows).url, metric="accuracy")
+    assert sorted(front.models["memory_bytes"]) == [1024.0 + 192, 4096.0 + 1152]
+    best = front.budgets().set_index("trial_key")
+    assert best.loc["s/gyro", "lat_budget_ms"] == 25.0      # the latency point takes the best
+    assert best.loc["s/acc", "power_budget_mw"] == 0.3      # the power point what stays in it
+
+
 def test_empty_rows_and_unknown_metric(tmp_path):
     frame = ResultsStore(str(tmp_path / "nothing")).read()
     assert frame.empty
