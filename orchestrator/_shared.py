@@ -138,14 +138,20 @@ class NetworkStore:
         storage.write_bytes(self.url(key), data)
 
 
-def shared_token(spec, dataset: str, seed: int) -> str:
-    """Who owns a lease: the sweep (by name) and its (data set, seed). A retried task or a resumed
-    sweep is the same owner and resumes its checkpoint; another sweep waits for it."""
-    return f"{spec.name}/{dataset}/seed{seed}"
+def shared_label(dataset: str, seed: int, front_end: str | None = None) -> str:
+    """A shared supernet's name in a sweep: its data set (at its front end) and seed."""
+    return f"{dataset}{'' if front_end is None else f'-fe-{front_end}'}/seed{seed}"
 
 
-def shared_task(spec, dataset: str, seed: int) -> dict:
-    """Ray task body of the shared stage (one per data set and seed)."""
+def shared_token(spec, dataset: str, seed: int, front_end: str | None = None) -> str:
+    """Who owns a lease: the sweep (by name) and its (data set, front end, seed). A retried task
+    or a resumed sweep is the same owner and resumes its checkpoint; another sweep waits for it."""
+    return f"{spec.name}/{shared_label(dataset, seed, front_end)}"
+
+
+def shared_task(spec, dataset: str, seed: int, front_end: str | None = None) -> dict:
+    """Ray task body of the shared stage (one per data set, front end and seed: each front end is
+    its own input shape, so its own space and weights)."""
     import torch
 
     from search_core.data import load_dataset
@@ -153,6 +159,6 @@ def shared_task(spec, dataset: str, seed: int) -> dict:
     from ._spec import search_config
 
     torch.set_num_threads(max(1, int(spec.cpus_per_trial)))
-    data = load_dataset(dataset, seed=seed, **spec.data_options())
+    data = load_dataset(dataset, seed=seed, **spec.data_options(front_end))
     return ensure_shared(spec.storage, data, search_config(spec, seed, {}),
-                         shared_token(spec, dataset, seed))
+                         shared_token(spec, dataset, seed, front_end))

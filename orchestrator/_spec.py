@@ -327,9 +327,6 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     # Several methods: sharing and Optuna apply to the micronas points (the baselines run one
     # trial per point with their own supernet); a sweep without micronas cannot use either.
     baseline = f"method {methods[0]}" if len(methods) == 1 else f"methods {', '.join(methods)}"
-    if sharing == "supernet" and doc.get("front_ends") is not None:
-        fail("front_ends with sharing: supernet is not supported yet (one shared supernet per "
-             "front end): use sharing: none")
     if sharing == "supernet" and DEFAULT_METHOD not in methods:
         fail(f"{baseline}: no shared supernet to search on (only micronas has one): use "
              f"sharing: none" if len(methods) > 1 else

@@ -160,26 +160,28 @@ class Sweep:
         return self.summary(wall_s=time.perf_counter() - start)
 
     def _shared_stage(self, plan: Plan, say) -> None:
-        """`sharing: supernet`: the shared supernet of every (data set, seed) of the runnable
-        points, as Ray tasks (retried like a trial), before the trials that start from it."""
+        """`sharing: supernet`: the shared supernet of every (data set, front end, seed) of the
+        runnable points, as Ray tasks (retried like a trial), before the trials that start from it."""
         import ray
 
-        from ._shared import shared_task
+        from ._shared import shared_label, shared_task
 
         spec = self.spec
-        wanted = sorted({(p.dataset, p.seed) for p in plan.runnable if spec.shares(p.method)})
+        wanted = sorted({(p.dataset, p.seed, p.front_end) for p in plan.runnable
+                         if spec.shares(p.method)}, key=lambda w: (w[0], w[1], w[2] or ""))
         task = ray.remote(shared_task).options(num_cpus=spec.cpus_per_trial,
                                                num_gpus=spec.gpus_per_trial,
                                                max_retries=spec.max_failures,
                                                retry_exceptions=False)
-        say(f"shared supernet: {len(wanted)} to train or reuse ({', '.join(f'{d} seed {s}' for d, s in wanted)})")
-        refs = [task.remote(spec, dataset, seed) for dataset, seed in wanted]
-        for (dataset, seed), info in zip(wanted, ray.get(refs)):
-            self.shared[f"{dataset}/seed{seed}"] = info
+        names = [shared_label(*w) for w in wanted]
+        say(f"shared supernet: {len(wanted)} to train or reuse ({', '.join(names)})")
+        refs = [task.remote(spec, dataset, seed, fe) for dataset, seed, fe in wanted]
+        for name, info in zip(names, ray.get(refs)):
+            self.shared[name] = info
             how = (f"trained in {info['seconds']:.0f} s" if info["trained_here"] else "reused")
             if info["resumed_from_epoch"] is not None:
                 how += f" (resumed after epoch {info['resumed_from_epoch']})"
-            say(f"shared supernet {info['key']} for {dataset} seed {seed}: {how}")
+            say(f"shared supernet {info['key']} for {name}: {how}")
 
     def _infeasible_key(self, point: Point) -> str:
         return f"{self.spec.name}/infeasible-{point.key}"

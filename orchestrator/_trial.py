@@ -201,7 +201,8 @@ class _Trial:
         should this trial be first, trained here under the same lease)."""
         from ._shared import ensure_shared, load_shared, shared_token
         info = ensure_shared(self.spec.storage, self.run.data, self.config,
-                             shared_token(self.spec, self.point.dataset, self.point.seed))
+                             shared_token(self.spec, self.point.dataset, self.point.seed,
+                                          self.point.front_end))
         self.shared_key = info["key"]
         return load_shared(info["url"])
 

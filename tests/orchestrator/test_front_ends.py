@@ -71,3 +71,26 @@ def test_a_budget_only_a_smaller_front_end_meets(tmp_path, lut_folder):
     assert result["budget"]["power_mw"] == 0.3
     assert result["energy"]["power_mw"] == pytest.approx(
         1.8 * 0.025 + result["energy"]["energy_per_inference_mj"] / 0.64)
+
+
+def test_one_shared_supernet_per_front_end(tmp_path, lut_folder):
+    """`sharing: supernet` with front ends: each front end is its own input shape, so its own
+    space and shared weights, trained once and searched by that front end's points only."""
+    store = tmp_path / "store"
+    shutil.copytree(lut_folder, store / "lut")
+    spec = parse_spec({
+        "name": "fe-shared", "storage": str(store), "datasets": ["ucihar"],
+        "mcus": ["nucleo-l552ze-q"], "budgets": [{"latency_ms": 8, "memory_kb": 64}],
+        "sharing": "supernet",
+        "front_ends": [{"name": "acc", "window": 32, "step": 16, "rate_hz": 25, "sensors": ["acc"]},
+                       {"name": "imu", "window": 32, "step": 16, "rate_hz": 25}],
+        "search": {"shared_epochs": 1, "shared_search_epochs": 1, "retrain_epochs": 1},
+        "deploy": False, "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2}})
+    summary = Sweep(spec).run(verbose=0, say=lambda line: None)
+    shared = summary["shared"]
+    assert set(shared) == {"ucihar-fe-acc/seed0", "ucihar-fe-imu/seed0"}
+    assert len({info["key"] for info in shared.values()}) == 2
+    rows = ResultsStore(str(store)).read(sweep="fe-shared").set_index("front_end")
+    assert set(rows["status"]) == {"ok"}, rows[["status", "reason"]]
+    for fe in ("acc", "imu"):
+        assert rows.loc[fe, "shared_key"] == shared[f"ucihar-fe-{fe}/seed0"]["key"]
