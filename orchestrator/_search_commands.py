@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--power-mw", type=_positive_float,
                    help="power budget in mW: the sensors + the inferences, on average "
                         "(lut_store/energy/datasheets.json); kept as a latency cap")
+    p.add_argument("--energy", metavar="FILE",
+                   help="supply currents for the energy estimate and --power-mw (a "
+                        "micronas-energy file; default: the packaged datasheet figures)")
     p.add_argument("--out", required=True, help="output folder for architecture.json and result.json")
     p.add_argument("--lut", default=None, help=f"LUT folder URL (default ${LUT_ENV})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -233,7 +236,7 @@ _ANY = {int: _number(int, lambda v: True, "an integer"), float: _number(float, l
 
 
 def _search(args) -> int:
-    from lut_store import LatencyModel, load_mcu
+    from lut_store import EnergyModel, LatencyModel, load_mcu
     from search_core import load_dataset, run_search
 
     from .cli import emit
@@ -246,6 +249,7 @@ def _search(args) -> int:
         raise InputError(f"no LUT: import board measurements with `micronas lut import` and pass "
                          f"--lut URL (or set ${LUT_ENV})")
     mcu = load_mcu(args.mcu)  # an unknown board fails before any data is read
+    energy = EnergyModel.load(args.energy)   # ... and so does a bad energy file
     _use_tflm(args)
     deploy_config = None if args.skip_deploy else _deploy_config(args, args.seed)
     if deploy_config is not None:
@@ -257,7 +261,8 @@ def _search(args) -> int:
     data = load_dataset(args.dataset or args.data, seed=args.seed, **_data_options(args))
     config = _search_config(args)   # every SearchConfig flag (see _search_options)
     outcome = run_search(data, latency, lat_ms=args.lat_ms, mem_kb=args.mem_kb,
-                         flash_kb=args.flash_kb, power_mw=args.power_mw, config=config,
+                         flash_kb=args.flash_kb, power_mw=args.power_mw,
+                         energy=energy, config=config,
                          out_dir=args.out, show_progress=not args.no_progress,
                          data_source=args.dataset or str(Path(args.data).resolve()),
                          deploy=deploy_config,

@@ -16,6 +16,8 @@ every problem is one line naming the key.
       - {}                                             #   the data set's own (the fixed one)
       - {window: 64, step: 32, rate_hz: 25}            #   2.56 s at 25 Hz (anti-aliased)
       - {window: 64, step: 32, rate_hz: 25, sensors: [acc]}   # ... accelerometer only
+    energy: boards/my-currents.json                    # optional: supply currents (lut_store.
+                                                       #   EnergyModel; default: the packaged file)
     search: {epochs: 6, retrain_epochs: 12}            # SearchConfig fields (see _config_surface)
     deploy: {qat_epochs: 1}                            # DeployConfig fields; `false` skips the stage
     resources: {cpus_per_trial: 1, max_concurrent_trials: 2}
@@ -55,7 +57,7 @@ DEFAULT_SPACE = {"latency_over": (0.5, 16.0, True), "memory_over": (0.5, 16.0, T
                  "tau_end": (0.05, 0.5, True)}
 _TOP = {"name", "storage", "lut", "datasets", "mcus", "budgets", "seeds", "search", "deploy",
         "resources", "optuna", "method", "methods", "max_failures", "description", "protocol",
-        "sharing", "dry", "data", "front_ends"}
+        "sharing", "dry", "data", "front_ends", "energy"}
 
 # The method whose hardware-loss weights Optuna tunes and which searches on a shared supernet;
 # a grid point of any other method (the baselines) runs one trial with fixed settings.
@@ -100,7 +102,8 @@ class Point:
 
 
 # Spec keys added after fingerprints existed, with their defaults (see SweepSpec.fingerprint).
-_LATER_KEYS = {"front_ends": (), "window": None, "step": None, "protocol": "official", "gpus_per_trial": 0.0, "sharing": "none", "dry": None}
+_LATER_KEYS = {"front_ends": (), "window": None, "step": None, "protocol": "official", "gpus_per_trial": 0.0, "sharing": "none", "dry": None,
+               "energy": None}
 
 # none: every trial trains its own supernet (MicroNAS); supernet: one per data set and seed
 # (orchestrator/_shared.py), its weights shared by every grid point, inherited by retraining.
@@ -149,6 +152,9 @@ class SweepSpec:
     # `front_ends`: the sensing front ends every grid point is searched at, {name: load_dataset
     # options (window, step, rate_hz, sensors)}; empty: the data's own (or `data`'s) only.
     front_ends: tuple[tuple[str, tuple], ...] = ()
+    # `energy`: the supply-current file (lut_store.EnergyModel) of the energy estimates and power
+    # budgets; None: the packaged lut_store/energy/datasheets.json.
+    energy: str | None = None
     source: str = "<spec>"
 
     @property
@@ -198,6 +204,11 @@ class SweepSpec:
         d = asdict(self)
         d.pop("source")
         return d
+
+    def energy_model(self):
+        """The spec's lut_store.EnergyModel: its `energy` file, else the packaged one."""
+        from lut_store import EnergyModel
+        return EnergyModel.load(self.energy)
 
     def fingerprint(self) -> str:
         """What decides which trials a sweep holds: a resumed sweep must have the same one.
@@ -345,7 +356,7 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
                      gpus_per_trial=float(gpus),
                      methods=methods, max_failures=max_failures, protocol=protocol,
                      sharing=sharing, dry=dry, window=window, step=step, source=source,
-                     front_ends=front_ends)
+                     front_ends=front_ends, energy=_energy_file(doc.get("energy"), fail))
     _check_configs(spec, fail)
     return spec
 
@@ -542,6 +553,21 @@ def _budgets(value, fail) -> tuple:
     if len(set(pairs)) != len(pairs):
         fail("budgets: duplicate points")
     return tuple(pairs)
+
+
+def _energy_file(value, fail) -> str | None:
+    """`energy:` is a local file of supply currents, read now so that a bad one fails here."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        fail("energy must be the path of a micronas-energy file")
+    from lut_store import EnergyModel
+    path = _absolute(value)
+    try:
+        EnergyModel.load(path)
+    except InputError as exc:
+        fail(f"energy: {exc}")
+    return path
 
 
 def _section(value, key: str, known: set, fail) -> dict:

@@ -103,10 +103,12 @@ class Sweep:
                                   f"priced by the predictor from {model.predictor.donor(mcu)}")
         data = {(d, fe): load_dataset(d, seed=spec.seeds[0], **spec.data_options(fe))
                 for d in spec.datasets for fe in {p.front_end for p in spec.points()}}
+        energy = spec.energy_model()
         for point in spec.points():
             try:
                 plan_budget(data[point.dataset, point.front_end], latency[point.mcu],
-                            point.latency_ms, point.memory_kb, point.flash_kb, point.power_mw)
+                            point.latency_ms, point.memory_kb, point.flash_kb, point.power_mw,
+                            energy)
             except InputError as exc:
                 plan.infeasible.append((point, str(exc)))
             else:

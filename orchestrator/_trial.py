@@ -120,9 +120,11 @@ _TIMED = {"search": "search_s", "retrain": "retrain_s", "deploy": "deploy_s"}
 _CPU = {stage: column.replace("_s", "_cpu_s") for stage, column in _TIMED.items()}
 
 
-def sensing_columns(front_end: dict | None, mcu_name: str, latency_ms: float | None) -> dict:
-    """A row's front end and energy (lut_store.EnergyModel, its default data file): the sensors,
-    rate and window the model reads, its int8 input buffer, and the estimated energy."""
+def sensing_columns(front_end: dict | None, mcu_name: str, latency_ms: float | None,
+                    energy=None) -> dict:
+    """A row's front end and energy (`energy`: a lut_store.EnergyModel, by default the packaged
+    data file): the sensors, rate and window the model reads, its int8 input buffer, and the
+    estimated energy."""
     if not front_end:
         return {}
     from lut_store import EnergyModel, load_mcu
@@ -132,11 +134,11 @@ def sensing_columns(front_end: dict | None, mcu_name: str, latency_ms: float | N
            "input_buffer_bytes": float(input_buffer_bytes(front_end["window"],
                                                           len(front_end["channels"])))}
     if latency_ms is not None and latency_ms == latency_ms:
-        energy = EnergyModel.load().estimate(load_mcu(mcu_name), front_end["sensors"],
-                                             front_end["sample_rate_hz"], front_end.get("step_s"),
-                                             float(latency_ms))
-        out.update({k: energy[k] for k in ("energy_per_inference_mj", "energy_per_window_mj",
-                                           "power_mw")})
+        figures = (energy or EnergyModel.load()).estimate(
+            load_mcu(mcu_name), front_end["sensors"], front_end["sample_rate_hz"],
+            front_end.get("step_s"), float(latency_ms))
+        out.update({k: figures[k] for k in ("energy_per_inference_mj", "energy_per_window_mj",
+                                            "power_mw")})
     return out
 
 
@@ -181,6 +183,7 @@ class _Trial:
         # Inputs are loaded lazily: a trial resumed at `store` needs neither.
         self.run = SearchRun(config=self.config, lat_ms=point.latency_ms, mem_kb=point.memory_kb,
                              flash_kb=point.flash_kb, power_mw=point.power_mw,
+                             energy=spec.energy_model(),
                              load_data=self._load_data, open_latency=self._open_latency,
                              method=point.method, deploy_config=self.deploy_config,
                              data_source=point.dataset, folder=self.folder,
@@ -293,7 +296,8 @@ class _Trial:
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params,
                                           "deploy": deployment.config if deployment else None})}
         row.update(sensing_columns(result.get("front_end"), self.point.mcu,
-                                   row.get("verified_latency_ms") or row.get("latency_ms")))
+                                   row.get("verified_latency_ms") or row.get("latency_ms"),
+                                   self.run.energy))
         row["lat_effective_ms"] = (result.get("budget") or {}).get("latency_ms_effective",
                                                                   self.point.latency_ms)
         status, reason = "ok", ""

@@ -57,7 +57,7 @@ def _flash_or_none(cost, arch) -> int | None:
 def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | None,
              config: SearchConfig, derivation: Derivation, trained,
              data_source: str | None = None, flash_kb: float | None = None,
-             power_mw: float | None = None) -> dict:
+             power_mw: float | None = None, energy: EnergyModel | None = None) -> dict:
     """result.json: budgets, exact and expected costs, metrics, timings, provenance."""
     arch, s = derivation.architecture, derivation.summary
     mcu = latency.mcu
@@ -81,7 +81,7 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "search_fits": s["search_fits"], "shared": s.get("shared"),
         "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
         "latency_predicted_share": cost.predicted_share(arch),
-        "energy": _energy(mcu, data, cost.latency_ms(arch)),
+        "energy": _energy(energy or EnergyModel.load(), mcu, data, cost.latency_ms(arch)),
         "peak_memory_bytes": mem.peak_bytes, "activation_bytes": mem.activation_bytes,
         "scratch_bytes": mem.scratch_bytes,
         # Delivered flash (model + runtime), priced before export; the deployment measures it.
@@ -107,11 +107,11 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
     }
 
 
-def _energy(mcu, data, latency_ms: float) -> dict:
-    """The estimated energy of the network with its front end (lut_store.EnergyModel's default
-    data file; None figures where the file lacks a current, with a note saying which)."""
+def _energy(model: EnergyModel, mcu, data, latency_ms: float) -> dict:
+    """The estimated energy of the network with its front end (None figures where the data file
+    lacks a current, with a note saying which)."""
     front = front_end_of(data)
-    return EnergyModel.load().estimate(mcu, front["sensors"], front["sample_rate_hz"],
+    return model.estimate(mcu, front["sensors"], front["sample_rate_hz"],
                                        front.get("step_s"), latency_ms)
 
 

@@ -34,7 +34,8 @@ class SearchResult:
 
 def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
                 mem_kb: float | None, flash_kb: float | None = None,
-                power_mw: float | None = None) -> tuple[Budget, CostModel]:
+                power_mw: float | None = None,
+                energy: EnergyModel | None = None) -> tuple[Budget, CostModel]:
     """Validate the data and the budget; refuse, before any training, a budget that no network of
     the space meets (naming the smallest latency and memory there are). A flash budget (KB of
     delivered flash: model + runtime, capped at the board's flash) is refused below the flash of
@@ -43,7 +44,8 @@ def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
     The memory budget covers the arena and the firmware's sensing ring together
     (`lut_store.memory.input_buffer_bytes`, window x channels int8), so the network gets what is
     left. A power budget (mW of sensing + inference, `lut_store.EnergyModel`'s data file) becomes a
-    latency cap for this board and front end; the tighter of it and `lat_ms` is the budget."""
+    latency cap for this board and front end; the tighter of it and `lat_ms` is the budget
+    (`energy`: the currents, by default the packaged lut_store/energy/datasheets.json)."""
     for name, value in (("latency budget", lat_ms), ("memory budget", mem_kb),
                         ("flash budget", flash_kb), ("power budget", power_mw)):
         if value is not None and (not math.isfinite(value) or value <= 0):
@@ -54,7 +56,7 @@ def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
     ram = mcu.sram_bytes if mem_kb is None else min(mem_kb * 1024, mcu.sram_bytes)
     if power_mw is not None:
         front = front_end_of(data)
-        cap = EnergyModel.load().latency_cap_ms(mcu, front["sensors"], front["sample_rate_hz"],
+        cap = (energy or EnergyModel.load()).latency_cap_ms(mcu, front["sensors"], front["sample_rate_hz"],
                                                 front.get("step_s"), power_mw)
         lat_ms = cap if lat_ms is None else min(lat_ms, cap)
     budget = Budget(lat_ms, ram - ring,
@@ -84,7 +86,7 @@ def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
 
 def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
                mem_kb: float | None, flash_kb: float | None = None, power_mw: float | None = None,
-               config: SearchConfig = SearchConfig(),
+               energy: EnergyModel | None = None, config: SearchConfig = SearchConfig(),
                out_dir: str | os.PathLike | None = None, show_progress: bool = False,
                data_source: str | None = None, deploy=None,
                deploy_progress: Callable[[str], None] | None = None) -> SearchResult:
@@ -98,7 +100,7 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
     from ._device import resolve_device
 
     resolve_device(config.device)   # an unavailable GPU fails before any work
-    budget, cost = plan_budget(data, latency, lat_ms, mem_kb, flash_kb, power_mw)
+    budget, cost = plan_budget(data, latency, lat_ms, mem_kb, flash_kb, power_mw, energy)
     folder = None
     if out_dir is not None:
         folder = RunFolder(out_dir)
@@ -106,7 +108,7 @@ def run_search(data: Dataset, latency: LatencyModel, *, lat_ms: float | None,
 
     bars = Progress(show_progress, config)
     run = SearchRun(config=config, lat_ms=lat_ms, mem_kb=mem_kb, flash_kb=flash_kb,
-                    power_mw=power_mw, data=data, latency=latency,
+                    power_mw=power_mw, energy=energy, data=data, latency=latency,
                     deploy_config=deploy, data_source=data_source, folder=folder,
                     progress={"search": bars.search, "retrain": bars.train,
                               "deploy": deploy_progress}, plan=(budget, cost))

@@ -35,7 +35,8 @@ class SearchRun:
     folder, and the products of the stages (in memory, or read back from the folder)."""
 
     def __init__(self, *, config: SearchConfig, lat_ms: float | None, mem_kb: float | None,
-                 flash_kb: float | None = None, power_mw: float | None = None, data=None,
+                 flash_kb: float | None = None, power_mw: float | None = None, energy=None,
+                 data=None,
                  latency=None, load_data: Callable | None = None,
                  open_latency: Callable | None = None, method: str = "micronas",
                  deploy_config=None, data_source: str | None = None,
@@ -44,6 +45,7 @@ class SearchRun:
                  teachers: str | None = None, shared=None, networks=None):
         self.config, self.lat_ms, self.mem_kb = config, lat_ms, mem_kb
         self.flash_kb, self.power_mw = flash_kb, power_mw
+        self.energy = energy       # lut_store.EnergyModel (None: the packaged data file)
         self.method, self.deploy_config, self.data_source = method, deploy_config, data_source
         self.folder = folder
         self.progress = dict(progress or {})   # stage name -> callback (epoch rows / messages)
@@ -85,7 +87,7 @@ class SearchRun:
         if self._plan is None:
             from .search import plan_budget
             self._plan = plan_budget(self.data, self.latency, self.lat_ms, self.mem_kb,
-                                     self.flash_kb, self.power_mw)
+                                     self.flash_kb, self.power_mw, self.energy)
         return self._plan
 
     @property
@@ -235,7 +237,7 @@ class RetrainStage(Stage):
                 run.networks.put(run.network["key"], run.trained.to_bytes())
         run.result = describe(run.data, run.latency, cost, budget, run.lat_ms, run.mem_kb,
                               run.config, derivation, run.trained, run.data_source,
-                              flash_kb=run.flash_kb, power_mw=run.power_mw)
+                              flash_kb=run.flash_kb, power_mw=run.power_mw, energy=run.energy)
         if run.network is not None:   # which shared network it is, and whether it was reused
             run.result["network"] = run.network
         if teacher is not None:   # its cost is the data set's, not this search's: kept apart

@@ -882,6 +882,9 @@ case("arg-no-budget", "CLI arguments", ["search", *GOOD_DATA], None, "no budget 
      None, "give at least one budget")
 case("arg-zero-power", "CLI arguments", ["search", *GOOD_DATA, "--power-mw", "0"], None,
      "`--power-mw 0`", None, "argument --power-mw: expected a positive number, got '0'")
+case("arg-energy-missing", "CLI arguments",
+     ["search", *GOOD_DATA, "--lat-ms", "20", "--energy", "{out}/none.json"], None,
+     "`--energy` naming no file", None, "not a readable energy file")
 case("arg-power-no-step", "CLI arguments", ["search", *GOOD_DATA, "--power-mw", "1"], None,
      "`--power-mw 1` on windows that do not say how often they come", None,
      "a power budget needs the front end's window step")

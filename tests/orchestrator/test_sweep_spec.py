@@ -209,3 +209,14 @@ def test_power_budgets_are_a_fourth_budget_axis():
     assert parse_spec(GOOD).points()[0].power_mw is None
     with pytest.raises(InputError, match="power_mw must be a positive number"):
         parse_spec({**GOOD, "budgets": {"power_mw": [0]}})
+
+
+def test_an_energy_file_is_checked_when_the_spec_is_read(tmp_path):
+    assert parse_spec(GOOD).energy is None and parse_spec(GOOD).fingerprint() == \
+        parse_spec({**GOOD, "energy": None}).fingerprint()
+    with pytest.raises(InputError, match="energy: .*not a readable energy file"):
+        parse_spec({**GOOD, "energy": str(tmp_path / "none.json")})
+    good = tmp_path / "board.json"
+    good.write_text('{"format": "micronas-energy", "mcus": {}}')
+    spec = parse_spec({**GOOD, "energy": str(good)})
+    assert spec.energy == str(good) and spec.energy_model().source == str(good)
