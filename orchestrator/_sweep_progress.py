@@ -77,6 +77,8 @@ def outcome(result: dict, config: dict) -> str:
     lat = result.get("latency_ms") if lat is None else lat
     mem = result.get("verified_memory_bytes")
     mem = result.get("peak_memory_bytes") if mem is None else mem
+    if mem is not None and not _missing(result.get("input_buffer_bytes")):
+        mem += result["input_buffer_bytes"]   # RAM, as the memory budget counts it
     if _num(lat, 2) is not None:
         out.append(f"{_num(lat, 2)}" + (f"/{p['latency_ms']:g}" if p.get("latency_ms") else "")
                    + " ms")

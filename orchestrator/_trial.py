@@ -374,7 +374,8 @@ class _Trial:
                if row["status"] != "failed" else {"constraint_failed": 1.0})
         out.update({k: row.get(k) for k in (
             "status", "reason", "dataset", "mcu", "lat_budget_ms", "mem_budget_kb", "seed",
-            "latency_ms", "peak_memory_bytes", "search_fits", "val_accuracy", "test_accuracy",
+            "latency_ms", "peak_memory_bytes", "input_buffer_bytes", "search_fits", "val_accuracy",
+            "test_accuracy",
             "test_macro_f1",
             "int8_accuracy", "verified_latency_ms", "verified_memory_bytes", "wall_s")})
         out["feasible"] = row["constraint"] <= 0

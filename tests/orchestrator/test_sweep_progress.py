@@ -86,12 +86,12 @@ def test_without_a_bar_only_the_lines():
     progress.trial_finished("t3", {"point": {**POINT, "latency_ms": None, "power_mw": 0.6,
                                              "front_end": "acc-25hz"}},
                             {"status": "ok", "test_accuracy": 0.5, "latency_ms": 3.0,
-                             "peak_memory_bytes": 2048})
+                             "peak_memory_bytes": 2048, "input_buffer_bytes": 1024})
     assert lines == ["[1/4] ucihar nucleo-l552ze-q - - seed 0: ok, float 50.0 %, 3.00 ms, 2.0 KB",
                      ("[2/4] ucihar nucleo-l552ze-q 25ms 64KB 512KB flash seed 0 darts: "
                       "over_budget, over the budget: latency 30 ms"),
                      ("[3/4] ucihar [acc-25hz] nucleo-l552ze-q - 64KB 0.6mW seed 0: ok, "
-                      "float 50.0 %, 3.00 ms, 2.0/64 KB")]
+                      "float 50.0 %, 3.00 ms, 3.0/64 KB")]
     assert stream.getvalue() == ""
 
 
