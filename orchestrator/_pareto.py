@@ -153,7 +153,8 @@ def _prepare(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
     # RAM, as the memory budget counts it: the arena and the firmware's sensing ring (rows from
     # before the ring was recorded count the arena alone).
     if "input_buffer_bytes" in df:
-        df["memory_bytes"] = df["memory_bytes"] + df["input_buffer_bytes"].astype("float64").fillna(0.0)
+        ring = df["input_buffer_bytes"].astype("float64").fillna(0.0)
+        df["memory_bytes"] = df["memory_bytes"] + ring
     df["flash_bytes"] = df["flash_bytes"].astype("float64")
     return df
 

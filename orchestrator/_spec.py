@@ -102,8 +102,8 @@ class Point:
 
 
 # Spec keys added after fingerprints existed, with their defaults (see SweepSpec.fingerprint).
-_LATER_KEYS = {"front_ends": (), "window": None, "step": None, "protocol": "official", "gpus_per_trial": 0.0, "sharing": "none", "dry": None,
-               "energy": None}
+_LATER_KEYS = {"front_ends": (), "window": None, "step": None, "protocol": "official",
+               "gpus_per_trial": 0.0, "sharing": "none", "dry": None, "energy": None}
 
 # none: every trial trains its own supernet (MicroNAS); supernet: one per data set and seed
 # (orchestrator/_shared.py), its weights shared by every grid point, inherited by retraining.

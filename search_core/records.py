@@ -111,8 +111,8 @@ def _energy(model: EnergyModel, mcu, data, latency_ms: float) -> dict:
     """The estimated energy of the network with its front end (None figures where the data file
     lacks a current, with a note saying which)."""
     front = front_end_of(data)
-    return model.estimate(mcu, front["sensors"], front["sample_rate_hz"],
-                                       front.get("step_s"), latency_ms)
+    return model.estimate(mcu, front["sensors"], front["sample_rate_hz"], front.get("step_s"),
+                          latency_ms)
 
 
 @dataclass(frozen=True)

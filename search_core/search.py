@@ -56,8 +56,8 @@ def plan_budget(data: Dataset, latency: LatencyModel, lat_ms: float | None,
     ram = mcu.sram_bytes if mem_kb is None else min(mem_kb * 1024, mcu.sram_bytes)
     if power_mw is not None:
         front = front_end_of(data)
-        cap = (energy or EnergyModel.load()).latency_cap_ms(mcu, front["sensors"], front["sample_rate_hz"],
-                                                front.get("step_s"), power_mw)
+        cap = (energy or EnergyModel.load()).latency_cap_ms(
+            mcu, front["sensors"], front["sample_rate_hz"], front.get("step_s"), power_mw)
         lat_ms = cap if lat_ms is None else min(lat_ms, cap)
     budget = Budget(lat_ms, ram - ring,
                     None if flash_kb is None else min(flash_kb * 1024, mcu.flash_bytes),

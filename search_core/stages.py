@@ -36,8 +36,7 @@ class SearchRun:
 
     def __init__(self, *, config: SearchConfig, lat_ms: float | None, mem_kb: float | None,
                  flash_kb: float | None = None, power_mw: float | None = None, energy=None,
-                 data=None,
-                 latency=None, load_data: Callable | None = None,
+                 data=None, latency=None, load_data: Callable | None = None,
                  open_latency: Callable | None = None, method: str = "micronas",
                  deploy_config=None, data_source: str | None = None,
                  folder: RunFolder | None = None,
