@@ -3,15 +3,19 @@
 
     python bench/sweep_sharing.py [--boards nucleo-l552ze-q:15,25,35,50 nucleo-f446re:15,25,35,50]
                                   [--mem-kb 16,64] [--seed 0] [--trials-per-point 2]
-                                  [--modes none,supernet]
+                                  [--modes none,supernet] [--supernet-retrain best|every]
                                   [--store runs/sharing/store] [--table-only] [--json]
 
-Prints, for both modes: total CPU-seconds (each stage's CPU time, its process's and its children's,
-as rows record it: `search_cpu_s`, `retrain_cpu_s`, `deploy_cpu_s`; the shared stage's training
-is counted once, where it ran) and how they split over the stages, wall time, per grid
-point the best delivered int8 accuracy and its exact costs, per board the front's hypervolume
-(one reference point per board for both modes), budget violations; then the ratios the issue's
-acceptance asks for.
+The `supernet` mode retrains only each point's best trial by its proxy (`retrain: best`) unless
+`--supernet-retrain every`; `none` retrains every trial, as MicroNAS does. Both run the same
+Optuna settings. Prints, for both modes: total CPU-seconds (each stage's CPU time, its process's
+and its children's, as rows record it: `search_cpu_s`, `retrain_cpu_s`, `deploy_cpu_s`; the
+shared stage's training is counted once, where it ran) and how they split over the stages, wall
+time, per grid point the delivered model's int8 accuracy and exact costs (the trial the sweep
+delivers: best feasible by the objective, as `Sweep.summary` picks, never by test accuracy), per
+board the front's hypervolume (one reference point per board for both modes), budget
+violations, how well the proxy ranked the `none` trials (Spearman's rho with int8 accuracy within
+each point); then the ratios the issue's acceptance asks for.
 """
 
 from __future__ import annotations
@@ -36,9 +40,31 @@ def _spec(mode: str, args, grid: dict) -> dict:
                                                                             for v in vs})
                     for mem in args.mem],
         "search": {"epochs": args.epochs, "retrain_epochs": args.retrain_epochs},
+        **({"retrain": args.supernet_retrain} if mode == "supernet" else {}),
         "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2},
         "optuna": {"trials_per_point": args.trials_per_point, "startup_trials": 2,
                    "space": {"latency_over": [0.5, 16, "log"], "memory_over": [0.5, 16, "log"]}}}
+
+
+def delivered(trials):
+    """A point's delivered trial, as Sweep.summary picks it: the best feasible one by the
+    objective (the default's, val_neg_log_loss), else the best by it."""
+    feasible = trials[trials["constraint"].fillna(1) <= 0]
+    return (feasible if len(feasible) else trials).sort_values(
+        "val_neg_log_loss", ascending=False).iloc[0]
+
+
+def proxy_rho(ok):
+    """Spearman's rho of the proxy (proxy_val_neg_log_loss) with int8 accuracy among a point's
+    retrained trials, averaged over the points with 3+ distinct proxies (None: too few)."""
+    from scipy.stats import spearmanr
+    rhos = []
+    for _, g in ok.dropna(subset=["proxy_val_neg_log_loss", "int8_accuracy"]).groupby("point"):
+        if g["proxy_val_neg_log_loss"].nunique() >= 3:
+            rho = spearmanr(g["proxy_val_neg_log_loss"], g["int8_accuracy"]).statistic
+            if rho == rho:
+                rhos.append(float(rho))
+    return round(sum(rhos) / len(rhos), 3) if rhos else None
 
 
 def compare(rows, shared_s: dict) -> dict:
@@ -64,7 +90,7 @@ def compare(rows, shared_s: dict) -> dict:
         ok = r[r["status"] == "ok"]
         points = {}
         for key, g in ok.groupby(["mcu", "lat_budget_ms", "mem_budget_kb"]):
-            best = g.sort_values("int8_accuracy", ascending=False).iloc[0]
+            best = delivered(g)
             points["/".join(f"{k:g}" if isinstance(k, float) else str(k) for k in key)] = {
                 "int8_accuracy": float(best["int8_accuracy"]),
                 "latency_ms": float(best["verified_latency_ms"]),
@@ -72,7 +98,9 @@ def compare(rows, shared_s: dict) -> dict:
         violations = int(((ok["verified_latency_ms"] > ok["lat_budget_ms"])
                           | (ok["verified_memory_bytes"] > ok["mem_budget_kb"] * 1024)).sum())
         out["modes"][mode] = {
-            "trials": int(len(r)), "ok": int(len(ok)), "cpu_s": cpu, "cpu_s_by_stage": stages,
+            "trials": int(len(r)), "ok": int(len(ok)),
+            "searched": int((r["status"] == "searched").sum()),
+            "proxy_rho": proxy_rho(ok), "cpu_s": cpu, "cpu_s_by_stage": stages,
             "architectures": int(ok["architecture_json"].nunique()),
             "networks_reused": int(ok["network_reused"].fillna(False).astype(bool).sum()),
             "violations": violations,
@@ -103,6 +131,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--retrain-epochs", type=int, default=120)
     p.add_argument("--store", default=str(ROOT / "runs" / "sharing" / "store"))
+    p.add_argument("--supernet-retrain", choices=("best", "every"), default="best")
     p.add_argument("--modes", default=",".join(MODES),
                    help="which modes to run now (the table reads both from the store)")
     p.add_argument("--table-only", action="store_true")
@@ -139,7 +168,8 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     for mode, m in result["modes"].items():
-        print(f"sharing: {mode}: {m['ok']}/{m['trials']} trials ok, {m['architectures']} distinct "
+        print(f"sharing: {mode}: {m['ok']}/{m['trials']} rows ok ({m['searched']} searched only), "
+              f"proxy rho {m['proxy_rho']}, {m['architectures']} distinct "
               f"architectures, {m['networks_reused']} networks reused, {m['cpu_s']:.0f} CPU-s "
               f"(" + ", ".join(f"{k} {v:.0f}" for k, v in m["cpu_s_by_stage"].items()) + "), "
               f"wall {m.get('wall_s', float('nan')) / 60:.1f} min, {m['violations']} violations, "

@@ -27,6 +27,9 @@ every problem is one line naming the key.
       storage: sqlite:////shared/optuna.db             # optional: where the studies live (a
                                                        # database URL or a journal file; default:
                                                        # <storage>/optuna/<name>.journal if local)
+    sharing: supernet                                  # optional: one supernet for the grid
+    retrain: best                                      # optional: retrain each point's best
+                                                       #   trial only (default every)
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ DEFAULT_SPACE = {"latency_over": (0.5, 16.0, True), "memory_over": (0.5, 16.0, T
                  "tau_end": (0.05, 0.5, True)}
 _TOP = {"name", "storage", "lut", "datasets", "mcus", "budgets", "seeds", "search", "deploy",
         "resources", "optuna", "method", "methods", "max_failures", "description", "protocol",
-        "sharing", "dry", "data", "front_ends", "energy"}
+        "sharing", "dry", "data", "front_ends", "energy", "retrain"}
 
 # The method whose hardware-loss weights Optuna tunes and which searches on a shared supernet;
 # a grid point of any other method (the baselines) runs one trial with fixed settings.
@@ -103,11 +106,18 @@ class Point:
 
 # Spec keys added after fingerprints existed, with their defaults (see SweepSpec.fingerprint).
 _LATER_KEYS = {"front_ends": (), "window": None, "step": None, "protocol": "official",
-               "gpus_per_trial": 0.0, "sharing": "none", "dry": None, "energy": None}
+               "gpus_per_trial": 0.0, "sharing": "none", "dry": None, "energy": None,
+               "retrain": "every"}
 
 # none: every trial trains its own supernet (MicroNAS); supernet: one per data set and seed
 # (orchestrator/_shared.py), its weights shared by every grid point, inherited by retraining.
 SHARING = ("none", "supernet")
+
+# every: each trial retrains and deploys its network (Optuna ranks retrained networks); best: a
+# micronas trial ends after its search, scored by its network's path in the searched supernet
+# (rows' proxy_*), and only each point's best trial by that proxy is retrained and deployed
+# (Sweep's finishing stage) — retraining is two thirds of a trial (docs/SHARING.md).
+RETRAIN = ("every", "best")
 
 # What Optuna maximises, from the float model's validation scores (search_core.metrics). The
 # default was chosen by measurement (bench/objective.py, docs/BENCHMARKS.md): accuracy on a few
@@ -155,6 +165,7 @@ class SweepSpec:
     # `energy`: the supply-current file (lut_store.EnergyModel) of the energy estimates and power
     # budgets; None: the packaged lut_store/energy/datasheets.json.
     energy: str | None = None
+    retrain: str = "every"       # see RETRAIN
     source: str = "<spec>"
 
     @property
@@ -199,6 +210,12 @@ class SweepSpec:
         """Whether this method's points search on the sweep's shared supernet (`sharing:
         supernet` applies to micronas points; the baselines train their own as without it)."""
         return self.sharing == "supernet" and method == DEFAULT_METHOD
+
+    def retrains_best(self, method: str) -> bool:
+        """Whether this method's trials stop after the search, only each point's best by its
+        proxy retrained (`retrain: best` applies to micronas points: the baselines have no
+        Optuna trials to choose among)."""
+        return self.retrain == "best" and method == DEFAULT_METHOD
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -330,6 +347,9 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
     sharing = doc.get("sharing", "none")
     if sharing not in SHARING:
         fail(f"sharing must be one of {', '.join(SHARING)}, got {sharing!r}")
+    retrain = doc.get("retrain", "every")
+    if retrain not in RETRAIN:
+        fail(f"retrain must be one of {', '.join(RETRAIN)}, got {retrain!r}")
     dry = doc.get("dry")
     if dry is not None:
         if not isinstance(dry, str) or not dry.strip():
@@ -346,6 +366,12 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
         fail(f"{baseline}: no hardware-loss weights to tune (only micronas has them): remove the "
              f"optuna section" if len(methods) > 1 else
              f"{baseline} has no hardware-loss weights to tune: remove the optuna section")
+    if retrain == "best" and DEFAULT_METHOD not in methods:
+        fail(f"{baseline}: retrain: best chooses among a micronas point's trials, and there are "
+             f"none: use retrain: every")
+    if retrain == "best" and dry is not None:
+        fail("retrain: best scores real searches, which a dry: sweep does not run: use "
+             "retrain: every")
     if sharing == "supernet" and len(methods) > 1 and \
             (doc.get("search") or {}).get("retrain_from") == "inherited":
         fail("search.retrain_from: inherited needs the shared supernet, which only the micronas "
@@ -356,7 +382,8 @@ def parse_spec(doc: Any, source: str = "<spec>") -> SweepSpec:
                      gpus_per_trial=float(gpus),
                      methods=methods, max_failures=max_failures, protocol=protocol,
                      sharing=sharing, dry=dry, window=window, step=step, source=source,
-                     front_ends=front_ends, energy=_energy_file(doc.get("energy"), fail))
+                     front_ends=front_ends, energy=_energy_file(doc.get("energy"), fail),
+                     retrain=retrain)
     _check_configs(spec, fail)
     return spec
 

@@ -103,7 +103,9 @@ def sweep_status(url: str, name: str) -> dict:
         key = point.key
         mine = rows[rows["point"] == key]
         failed = int(mine["status"].isin(FAILED_STATUSES).sum())
-        entry = {"point": key, "trials": 0 if key in infeasible else spec.trials_at(point),
+        # `retrain: best`: the retraining of the point's best trial is one more row.
+        trials = spec.trials_at(point) + int(spec.retrains_best(point.method))
+        entry = {"point": key, "trials": 0 if key in infeasible else trials,
                  "done": len(mine) - failed, "failed": failed,
                  "running": len(running.get(key, [])),
                  "running_stages": [t["stage"] for t in running.get(key, [])],

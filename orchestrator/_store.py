@@ -44,9 +44,11 @@ from lut_store import storage
 # 2: rows carry dataset and mcu, partition values are URI-encoded (1: only in the path, with
 # every character outside [A-Za-z0-9_.+-] replaced by "_"; still read).
 SCHEMA_VERSION = 3
-STATUSES = ("ok", "failed", "infeasible", "deploy_failed", "over_budget")
+STATUSES = ("ok", "failed", "infeasible", "deploy_failed", "over_budget", "searched")
 # Trial statuses that mean the sweep did not deliver what it was asked for (over_budget is a darts
-# network's normal outcome, infeasible a budget no network meets: both are results).
+# network's normal outcome, infeasible a budget no network meets: both are results; searched is a
+# `retrain: best` trial scored on its supernet only, its point's best retrained in a row of its
+# own).
 FAILED_STATUSES = ("failed", "deploy_failed")
 
 
@@ -62,6 +64,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "sweep": pa.string(),
     "method": pa.string(),             # micronas | darts | random
     "status": pa.string(),             # one of STATUSES (over_budget: a darts network over budget)
+    "retrained_from": pa.string(),     # `retrain: best`: the searched trial this row retrained
     "reason": pa.string(),             # why a trial is not ok ("" when ok)
     "dataset": pa.string(),
     "mcu": pa.string(),
@@ -113,6 +116,11 @@ COLUMNS: dict[str, pa.DataType] = {
     "val_accuracy": pa.float64(),      # float model
     "val_macro_f1": pa.float64(),
     "val_neg_log_loss": pa.float64(),  # mean log-likelihood of the true class (continuous)
+    # The delivered network's path in the searched supernet, on the validation split: the
+    # proxy a `retrain: best` sweep ranks a point's trials by (every micronas trial has it).
+    "proxy_val_accuracy": pa.float64(),
+    "proxy_val_macro_f1": pa.float64(),
+    "proxy_val_neg_log_loss": pa.float64(),
     "test_accuracy": pa.float64(),
     "test_macro_f1": pa.float64(),
     "int8_accuracy": pa.float64(),     # int8 model in the TFLite-Micro interpreter

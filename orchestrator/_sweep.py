@@ -185,6 +185,50 @@ class Sweep:
                 how += f" (resumed after epoch {info['resumed_from_epoch']})"
             say(f"shared supernet {info['key']} for {name}: {how}")
 
+    def _retrain_best(self, plan: Plan, say) -> None:
+        """`retrain: best`, after the trials: each point's best searched trial by its proxy
+        (`best_searched`) retrained and deployed, as Ray tasks retried like a trial. A point
+        whose best is already retrained (a resumed sweep) is left as it is."""
+        import ray
+
+        from ._trial import best_key, retrain_best
+
+        spec = self.spec
+        rows = self.store.read(sweep=spec.name)
+        done = set(rows.loc[rows["status"].isin(("ok", "deploy_failed")), "trial_key"])
+        task = ray.remote(retrain_best).options(num_cpus=spec.cpus_per_trial,
+                                                num_gpus=spec.gpus_per_trial,
+                                                max_retries=spec.max_failures,
+                                                retry_exceptions=False)
+        provenance, pending = {"git_revision": git_revision()}, {}
+        for point in plan.runnable:
+            if not spec.retrains_best(point.method) or best_key(spec, point) in done:
+                continue
+            pick = best_searched(rows[rows["point"] == point.key], spec.objective)
+            if pick is None:
+                say(f"retrain best {point.key}: no searched trial to retrain")
+                continue
+            source = {"trial_key": pick["trial_key"], "artifacts": pick["artifacts"],
+                      "optuna_trial": int(pick["optuna_trial"]),
+                      "params": json.loads(pick["config_json"]).get("tuned") or {}}
+            ref = task.remote(spec, point.to_dict(), source, provenance, plan.predictor)
+            pending[ref] = (point, pick)
+        if pending:
+            say(f"retrain best: {len(pending)} point(s), each its best trial by proxy_"
+                f"{spec.objective}")
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            point, pick = pending.pop(ref)
+            try:
+                got = ray.get(ref)
+            except Exception as exc:  # noqa: BLE001 - its row says why; the others go on
+                say(f"retrain best {point.key}: failed ({str(exc).strip().splitlines()[-1]})")
+                continue
+            int8 = got.get("int8_accuracy")
+            say(f"retrained best of {point.key} (Optuna trial {int(pick['optuna_trial'])}, "
+                f"proxy {pick['proxy_' + spec.objective]:.4g}): {got['status']}"
+                + ("" if int8 is None or int8 != int8 else f", int8 {100 * int8:.2f} %"))
+
     def _infeasible_key(self, point: Point) -> str:
         return f"{self.spec.name}/infeasible-{point.key}"
 
@@ -252,6 +296,8 @@ class Sweep:
                         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                         checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
             tuner.fit()
+            if any(spec.retrains_best(p.method) for p in plan.runnable):
+                self._retrain_best(plan, say)
         finally:
             quiet.close()
             if "progress" in locals():
@@ -323,6 +369,19 @@ class Sweep:
                         "best_number": None if best.empty else int(best.iloc[0]["number"]),
                         "best_value": None if best.empty else float(best.iloc[0]["value"])}
         return out
+
+
+def best_searched(rows, objective: str):
+    """Of a point's rows, the `searched` trial that `retrain: best` retrains: feasible ones
+    first (DNAS landed inside the budget by itself, as Optuna's constraints say), then the
+    highest proxy of the objective, then the earliest trial; None without a searched trial."""
+    searched = rows[rows["status"] == "searched"].copy()
+    if searched.empty:
+        return None
+    searched["_feasible"] = searched["constraint"].fillna(1) <= 0
+    searched["_proxy"] = searched["proxy_" + objective].fillna(-float("inf"))
+    return searched.sort_values(["_feasible", "_proxy", "optuna_trial"],
+                                ascending=[False, False, True]).iloc[0]
 
 
 def objective_quality(rows, objective: str) -> dict:

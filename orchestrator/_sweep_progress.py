@@ -69,6 +69,9 @@ def outcome(result: dict, config: dict) -> str:
     p = config.get("point") or {}
     out = [status]
     int8, flt = _num(_pct(result.get("int8_accuracy"))), _num(_pct(result.get("test_accuracy")))
+    proxy = _num(_pct(result.get("proxy_val_accuracy")))
+    if status == "searched" and proxy is not None:   # `retrain: best`: scored, not retrained
+        out.append(f"proxy val {proxy} %")
     if int8 is not None:
         out.append(f"int8 {int8} %" + (f" (float {flt} %)" if flt is not None else ""))
     elif flt is not None:

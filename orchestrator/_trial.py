@@ -7,6 +7,11 @@ its last checkpoint: it continues at the next stage instead of searching again.
 
 Everything the trial reports carries `objective` (the spec's `optuna.objective` of the float
 model: by default its validation log-likelihood; the worst value until known) and, at the end, the `constraint_*` values Optuna reads (≤ 0 feasible).
+
+Under `retrain: best` a micronas trial ends after its search: its row is `searched`, its objective
+the same score of its network's path in the searched supernet (`proxy_*`), and the sweep retrains
+and deploys only each point's best trial afterwards (`retrain_best`, a row of its own that names
+the trial it `retrained_from`).
 """
 
 from __future__ import annotations
@@ -77,14 +82,11 @@ def run_trial(config: dict, spec: SweepSpec, provenance: dict, predictor: str | 
             # store): report the stored outcome instead of running the trial again.
             done.update(dataset=point.label, mcu=point.mcu)
             tune.report({**trial.metrics(), **trial.final_metrics(done), "stage": "store",
-                         METRIC: objective_of(done, spec.objective)})
+                         METRIC: objective_of(done, trial.objective_column)})
             return
 
         def checkpoint(stage, metrics: dict) -> None:
-            state["done"].append(stage.name)
-            if stage.name in _TIMED:
-                state["timings"][_TIMED[stage.name]] = trial.run.seconds[stage.name]
-                state["timings"][_CPU[stage.name]] = trial.run.cpu_seconds[stage.name]
+            trial.record(stage)
             RunFolder(work).write_state(state)
             tune.report({**trial.metrics(), **metrics, "stage": stage.name},
                         checkpoint=tune.Checkpoint.from_directory(str(work)))
@@ -105,12 +107,52 @@ def run_trial(config: dict, spec: SweepSpec, provenance: dict, predictor: str | 
         shutil.rmtree(work, ignore_errors=True)
 
 
+def best_key(spec: SweepSpec, point: Point) -> str:
+    """The trial key of the row that retrains a `retrain: best` point's best trial."""
+    return f"{spec.name}/best-{point.key}"
+
+
+def retrain_best(spec: SweepSpec, point: dict, source: dict, provenance: dict,
+                 predictor: str | None = None) -> dict:
+    """`retrain: best`: retrain, deploy and store the searched trial `source` (its row's
+    trial_key, artifacts, optuna_trial and tuned params) of `point` as the point's delivered
+    row (`best_key`). A Ray task of the sweep's finishing stage; run again, it starts over
+    from the stored derivation. Returns the row's final metrics."""
+    import torch
+    threads = max(1, int(spec.cpus_per_trial))
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    torch.set_num_threads(threads)
+
+    point = Point(**point)
+    work = Path(tempfile.mkdtemp(prefix="micronas-best-"))
+    try:
+        (work / RunFolder.DERIVATION).write_bytes(storage.read_bytes(
+            storage.join(source["artifacts"], RunFolder.DERIVATION)))
+        state = {"done": ["search"], "timings": {}, "started_at": _now()}
+        trial = _Trial(spec, point, source["params"], int(source["optuna_trial"]),
+                       best_key(spec, point), work, state, provenance, predictor,
+                       retrained_from=source["trial_key"])
+        try:
+            trial.run_stages(lambda stage, metrics: trial.record(stage), lambda metrics: None)
+        except InputError as exc:
+            row = trial.failed_row(str(exc))
+            trial.store.write(row)
+            return trial.final_metrics(row)
+        except Exception as exc:   # recorded; a retry of the task replaces the row
+            trial.store.write(trial.failed_row(f"{type(exc).__name__}: {exc}"))
+            raise
+        return trial.final_metrics(trial.store.get(trial.key, point.label, point.mcu))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def objective_of(result: dict | None, objective: str) -> float:
     """What Optuna maximises for a trial: the spec's objective from its result or row (a
     trial without one yet reports the worst value, so an unfinished trial never ranks first)."""
     value = (result or {}).get(objective)
     if value is None or value != value:   # missing or NaN (an older row)
-        return -1e9 if objective == "val_neg_log_loss" else 0.0
+        return -1e9 if objective.endswith("val_neg_log_loss") else 0.0
     return float(value)
 
 
@@ -170,9 +212,13 @@ class _Trial:
     continues after the stages already done."""
 
     def __init__(self, spec: SweepSpec, point: Point, params: dict, optuna_trial: int, key: str,
-                 work: Path, state: dict, provenance: dict, predictor: str | None = None):
+                 work: Path, state: dict, provenance: dict, predictor: str | None = None,
+                 retrained_from: str | None = None):
         self.spec, self.point, self.params, self.optuna_trial = spec, point, params, optuna_trial
         self.predictor = predictor
+        # `retrain: best`: a trial that only searches, or the retraining of one (`retrained_from`).
+        self.retrained_from = retrained_from
+        self.searches_only = spec.retrains_best(point.method) and retrained_from is None
         self.key, self.work, self.state, self.provenance = key, work, state, provenance
         self.folder = RunFolder(work)
         self.config = search_config(spec, point.seed, params, point.method)
@@ -217,8 +263,28 @@ class _Trial:
         return LatencyModel(mcu, Lut.read(self.spec.lut, mcu.name),
                             Predictor.from_json(self.predictor))
 
+    def record(self, stage) -> None:
+        """A stage is done: its name and (for the timed ones) its wall and CPU seconds go into
+        the trial's state, which the row reads."""
+        self.state["done"].append(stage.name)
+        if stage.name in _TIMED:
+            self.state["timings"][_TIMED[stage.name]] = self.run.seconds[stage.name]
+            self.state["timings"][_CPU[stage.name]] = self.run.cpu_seconds[stage.name]
+
+    @property
+    def objective_column(self) -> str:
+        """The row column Optuna's value comes from: the objective, or its proxy for a trial
+        that only searches."""
+        return ("proxy_" if self.searches_only else "") + self.spec.objective
+
     def metrics(self) -> dict:
-        result = self.state.get("dry_row") if self.spec.dry else self.folder.result_document()
+        if self.spec.dry:
+            result = self.state.get("dry_row")
+        elif self.searches_only:   # the derivation's proxy, once the search is done
+            done = "search" in self.state["done"]
+            result = (self.run.derivation.summary.get("proxy") if done else None)
+        else:
+            result = self.folder.result_document()
         return {METRIC: objective_of(result, self.spec.objective),
                 "trial_key": self.key, "point": self.point.key}
 
@@ -239,6 +305,10 @@ class _Trial:
         self.run.progress.update(search=search_progress, retrain=retrain_progress)
         if self.spec.dry:   # the orchestration alone: a drawn row instead of the training
             run_stages([_DryStage(self), _StoreStage(self)], self.run, done=self.state["done"],
+                       checkpoint=checkpoint, on_start=on_start)
+            return
+        if self.searches_only:
+            run_stages([SearchStage(), _StoreStage(self)], self.run, done=self.state["done"],
                        checkpoint=checkpoint, on_start=on_start)
             return
         stages = [SearchStage(),
@@ -292,6 +362,7 @@ class _Trial:
         network = result.get("network") or {}
         row = {**self._common(), **outcome.to_row(), **self._timings(),
                "network_key": network.get("key"), "network_reused": network.get("reused"),
+               "retrained_from": self.retrained_from,
                **(deployment.to_row() if deployment else {}),
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params,
                                           "deploy": deployment.config if deployment else None})}
@@ -307,13 +378,14 @@ class _Trial:
         row["constraint"] = max(self.constraints(row).values())
         return row
 
+    def searched_row(self) -> dict:
+        """The row of a `retrain: best` trial: its search, priced, and its proxy scores."""
+        return self._unretrained_row("searched", "")
+
     def over_budget_row(self) -> dict:
         """The row of a derived network over the budget (not retrained)."""
-        from search_core import SearchOutcome
-
-        budget, cost = self.run.plan
-        outcome = SearchOutcome.unretrained(self.run.derivation, cost, budget, self.config,
-                                            self.run.latency, self.run.data)
+        budget, _ = self.run.plan
+        outcome = self._outcome()
         lat, mem = outcome.latency_ms, outcome.peak_memory_bytes
         over = []
         if budget.latency_ms is not None and lat > budget.latency_ms:
@@ -322,12 +394,23 @@ class _Trial:
             over.append(f"peak memory {mem / 1024:.2f} KB + the input buffer "
                         f"{budget.input_buffer_bytes / 1024:.2f} KB > "
                         f"{(budget.memory_bytes + budget.input_buffer_bytes) / 1024:g} KB")
+        return self._unretrained_row("over_budget", "over the budget: " + ", ".join(over), outcome)
+
+    def _outcome(self):
+        from search_core import SearchOutcome
+        budget, cost = self.run.plan
+        return SearchOutcome.unretrained(self.run.derivation, cost, budget, self.config,
+                                         self.run.latency, self.run.data)
+
+    def _unretrained_row(self, status: str, reason: str, outcome=None) -> dict:
+        budget, _ = self.run.plan
+        outcome = outcome or self._outcome()
         timings = self._timings()
         row = {**self._common(), **outcome.to_row(),
                **{c: timings[c] for c in ("search_s", "search_cpu_s")},
                "lat_effective_ms": budget.latency_ms,
                "input_buffer_bytes": float(budget.input_buffer_bytes),
-               "status": "over_budget", "reason": "over the budget: " + ", ".join(over),
+               "status": status, "reason": reason,
                "config_json": json.dumps({"search": outcome.config, "tuned": self.params})}
         row["constraint"] = max(self.constraints(row).values())
         return row
@@ -377,7 +460,8 @@ class _Trial:
             "latency_ms", "peak_memory_bytes", "input_buffer_bytes", "search_fits", "val_accuracy",
             "test_accuracy",
             "test_macro_f1",
-            "int8_accuracy", "verified_latency_ms", "verified_memory_bytes", "wall_s")})
+            "int8_accuracy", "verified_latency_ms", "verified_memory_bytes", "wall_s",
+            "proxy_val_accuracy")})
         out["feasible"] = row["constraint"] <= 0
         return out
 
@@ -468,6 +552,8 @@ class _StoreStage(Stage):
         trial = self.trial
         if trial.spec.dry:
             row = trial.dry_row()
+        elif trial.searches_only:
+            row = trial.searched_row()
         else:
             row = trial.over_budget_row() if "retrain" in run.skipped else trial.row()
         trial.store.write_artifacts(trial.key, trial.work, skip=trial.folder.INTERNAL)

@@ -29,6 +29,7 @@ class DnasOutcome:
     history: list[dict]
     seconds: float
     device: str = "cpu"
+    supernet: Supernet | None = None   # the weights as the search left them
 
 
 def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
@@ -114,7 +115,7 @@ def run_dnas(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfi
         history.append(row)
         if progress:
             progress(row)
-    return DnasOutcome(params, history, time.perf_counter() - start, str(device))
+    return DnasOutcome(params, history, time.perf_counter() - start, str(device), net)
 
 
 def search_architecture(data: Dataset, cost: CostModel, budget: Budget, config: SearchConfig,
@@ -139,4 +140,25 @@ def search_architecture(data: Dataset, cost: CostModel, budget: Budget, config: 
         "expected_memory_bytes": float(cost.expected_peak_memory_bytes(expected).detach()),
         "search_s": outcome.seconds, "search_history": outcome.history,
         "device": outcome.device,
-        "shared": None if shared is None else shared.key})
+        "shared": None if shared is None else shared.key,
+        "proxy": path_scores(outcome.supernet, arch, data)})
+
+
+def path_scores(supernet: Supernet, arch, data: Dataset) -> dict:
+    """Validation scores of `arch`'s path in the searched supernet (`Supernet.forward_path`, the
+    weights as the search left them), keyed as the retrained network's are (`val_accuracy`,
+    `val_macro_f1`, `val_neg_log_loss`). One pass over the validation windows: the proxy by
+    which a sweep that retrains only each point's best trial (`retrain: best`) ranks them."""
+    from .hardware import Relaxation
+    from .metrics import validation_scores
+
+    class _Path(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.supernet, self.r = supernet, Relaxation.one_hot(arch)
+
+        def forward(self, x):
+            return self.supernet.forward_path(x, self.r.to(x.device))
+
+    got = validation_scores(_Path(), data)
+    return {f"val_{k}": float(v) for k, v in got.items()}

@@ -18,7 +18,12 @@ from .architecture import Architecture
 from .data import front_end_of
 from .metrics import predict, scores
 
-__all__ = ["DeploymentReport", "Derivation", "SearchOutcome", "describe", "provenance"]
+__all__ = ["DeploymentReport", "Derivation", "PROXY_SCORES", "SearchOutcome", "describe",
+           "provenance"]
+
+# The scores of a derivation's proxy (Derivation.summary["proxy"]), as rows name them with
+# "proxy_" in front.
+PROXY_SCORES = ("val_accuracy", "val_macro_f1", "val_neg_log_loss")
 
 
 @dataclass
@@ -78,7 +83,7 @@ def describe(data, latency, cost, budget, lat_ms: float | None, mem_kb: float | 
         "architecture": json.loads(arch.to_json()),
         "derived": s["derived"], "repairs": s["repairs"], "fills": s["fills"],
         "search_latency_ms": s["search_latency_ms"], "search_memory_bytes": s["search_memory_bytes"],
-        "search_fits": s["search_fits"], "shared": s.get("shared"),
+        "search_fits": s["search_fits"], "shared": s.get("shared"), "proxy": s.get("proxy"),
         "latency_ms": cost.latency_ms(arch), "latency_cycles": cost.latency_cycles(arch),
         "latency_predicted_share": cost.predicted_share(arch),
         "energy": _energy(energy or EnergyModel.load(), mcu, data, cost.latency_ms(arch)),
@@ -146,6 +151,9 @@ class SearchOutcome:
     val_neg_log_loss: float | None = None
     flash_bytes: int | None = None     # delivered flash (model + runtime), priced exactly
     latency_predicted_share: float | None = None   # of the latency priced by the predictor
+    # The delivered network's validation scores on the searched supernet's weights
+    # (search_core._dnas.path_scores; None: a search without a supernet, or an older result).
+    proxy: dict | None = None
 
     @classmethod
     def from_result(cls, result: dict) -> SearchOutcome:
@@ -165,7 +173,8 @@ class SearchOutcome:
                    val_macro_f1=result.get("val_macro_f1"),
                    val_neg_log_loss=result.get("val_neg_log_loss"),
                    flash_bytes=result.get("flash_bytes"),
-                   latency_predicted_share=result.get("latency_predicted_share"))
+                   latency_predicted_share=result.get("latency_predicted_share"),
+                   proxy=result.get("proxy"))
 
     @classmethod
     def unretrained(cls, derivation: Derivation, cost, budget, config: SearchConfig, latency,
@@ -181,7 +190,7 @@ class SearchOutcome:
                    lut_hash=latency.lut.content_hash(), versions=provenance(data),
                    config=config.to_json_dict(), protocol=data.protocol, shared=s.get("shared"),
                    flash_bytes=_flash_or_none(cost, arch),
-                   latency_predicted_share=cost.predicted_share(arch))
+                   latency_predicted_share=cost.predicted_share(arch), proxy=s.get("proxy"))
 
     def to_row(self) -> dict:
         """The results-store columns of the search (None: not retrained)."""
@@ -201,6 +210,7 @@ class SearchOutcome:
             "val_macro_f1": self.val_macro_f1, "val_neg_log_loss": self.val_neg_log_loss,
             "test_accuracy": self.test_accuracy, "test_macro_f1": self.test_macro_f1,
             "parameters": self.parameters,
+            **{f"proxy_{k}": (self.proxy or {}).get(k) for k in PROXY_SCORES},
             "lut_hash": self.lut_hash, "versions_json": json.dumps(self.versions),
         }
 

@@ -32,6 +32,11 @@ def test_end_to_end_fits_and_repeats(basicmotions, l552_latency, tmp_path):
     second = run_search(basicmotions, l552_latency, lat_ms=12.0, mem_kb=6.0, config=TINY)
     assert second.architecture == first.architecture
     assert second.result["test_accuracy"] == r["test_accuracy"]
+    # The network's path in the searched supernet is scored too (the proxy `retrain: best`
+    # ranks trials by), as repeatably.
+    assert set(r["proxy"]) == {"val_accuracy", "val_macro_f1", "val_neg_log_loss"}
+    assert 0 <= r["proxy"]["val_accuracy"] <= 1 and r["proxy"]["val_neg_log_loss"] < 0
+    assert second.result["proxy"] == r["proxy"]
 
 
 def test_budget_below_the_smallest_network_fails_before_training(basicmotions, l552_latency, tmp_path):

@@ -34,6 +34,26 @@ def test_inherited_network_computes_what_the_supernet_path_does():
                                        rtol=1e-4, atol=1e-5)
 
 
+def test_the_proxy_scores_the_delivered_network_with_the_weights_it_inherits():
+    """`retrain: best` ranks a point's trials by path_scores: the validation scores that the
+    network itself, given the supernet's weights, has (not some other readout)."""
+    from search_core._dnas import path_scores
+    from search_core.metrics import validation_scores
+
+    data = _tiny()
+    supernet = train_shared(data, CFG).supernet(data)
+    space = SearchSpace(data.window, data.n_channels, data.n_classes)
+    scores = {}
+    for arch in (space.largest(), space.smallest()):
+        got = path_scores(supernet, arch, data)
+        net = inherit_weights(Network(arch, dropout=0.0), supernet)
+        want = validation_scores(net, data)
+        assert got == pytest.approx({f"val_{k}": v for k, v in want.items()}, rel=1e-4, abs=1e-5)
+        assert 0 <= got["val_accuracy"] <= 1 and got["val_neg_log_loss"] <= 0
+        scores[arch.to_json()] = got["val_neg_log_loss"]
+    assert len(set(scores.values())) == 2   # two networks, two scores: it ranks
+
+
 def test_shared_training_resumes_to_the_same_weights():
     data = _tiny()
     cfg = SearchConfig(shared_epochs=2, batch_size=16, dropout=0.3)   # dropout: the RNG resumes too
