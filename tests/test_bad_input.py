@@ -490,6 +490,11 @@ case("spec-unknown-method", "sweep spec", SWEEP, "spec.yaml", "`methods: [micron
 case("spec-method-and-methods", "sweep spec", SWEEP, "spec.yaml",
      "`method: darts` and `methods: [darts, random]`",
      spec("", method="darts", methods="[darts, random]"), "method and methods are both set")
+case("spec-retrain-unknown", "sweep spec", SWEEP, "spec.yaml", "`retrain: some`",
+     spec("", retrain="some"), "retrain must be one of every, best, got 'some'")
+case("spec-retrain-best-baseline", "sweep spec", SWEEP, "spec.yaml",
+     "`retrain: best` with `method: darts`",
+     spec("", retrain="best", method="darts"), "retrain: best chooses among a micronas point's")
 case("spec-board-without-lut", "sweep spec", SWEEP, "spec.yaml", "storage whose lut/ is empty",
      spec("", lut=False), "no LUT for nucleo-l552ze-q")
 case("spec-not-yaml", "sweep spec", SWEEP, "spec.yaml", "`name: [t` (unclosed bracket)",
