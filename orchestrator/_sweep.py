@@ -196,10 +196,12 @@ class Sweep:
         spec = self.spec
         rows = self.store.read(sweep=spec.name)
         done = set(rows.loc[rows["status"].isin(("ok", "deploy_failed")), "trial_key"])
+        # Retried as Tune retries a trial: a dead worker or an error (bad input is not an
+        # error here: the task records it as the point's failed row and returns).
         task = ray.remote(retrain_best).options(num_cpus=spec.cpus_per_trial,
                                                 num_gpus=spec.gpus_per_trial,
                                                 max_retries=spec.max_failures,
-                                                retry_exceptions=False)
+                                                retry_exceptions=True)
         provenance, pending = {"git_revision": git_revision()}, {}
         for point in plan.runnable:
             if not spec.retrains_best(point.method) or best_key(spec, point) in done:

@@ -116,8 +116,8 @@ def retrain_best(spec: SweepSpec, point: dict, source: dict, provenance: dict,
                  predictor: str | None = None) -> dict:
     """`retrain: best`: retrain, deploy and store the searched trial `source` (its row's
     trial_key, artifacts, optuna_trial and tuned params) of `point` as the point's delivered
-    row (`best_key`). A Ray task of the sweep's finishing stage; run again, it starts over
-    from the stored derivation. Returns the row's final metrics."""
+    row (`best_key`). A Ray task of the sweep's finishing stage, retried like a trial; a retry
+    starts over from the stored derivation. Returns the row's final metrics."""
     import torch
     threads = max(1, int(spec.cpus_per_trial))
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
@@ -133,8 +133,12 @@ def retrain_best(spec: SweepSpec, point: dict, source: dict, provenance: dict,
         trial = _Trial(spec, point, source["params"], int(source["optuna_trial"]),
                        best_key(spec, point), work, state, provenance, predictor,
                        retrained_from=source["trial_key"])
+        def done(stage, metrics: dict) -> None:
+            trial.record(stage)
+            _injected_fault(stage.name)
+
         try:
-            trial.run_stages(lambda stage, metrics: trial.record(stage), lambda metrics: None)
+            trial.run_stages(done, lambda metrics: None)
         except InputError as exc:
             row = trial.failed_row(str(exc))
             trial.store.write(row)
@@ -380,7 +384,8 @@ class _Trial:
 
     def searched_row(self) -> dict:
         """The row of a `retrain: best` trial: its search, priced, and its proxy scores."""
-        return self._unretrained_row("searched", "")
+        return self._unretrained_row("searched", "scored on its supernet only: retrain: best "
+                                                 "retrains its point's best trial")
 
     def over_budget_row(self) -> dict:
         """The row of a derived network over the budget (not retrained)."""

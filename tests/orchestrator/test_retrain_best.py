@@ -30,11 +30,15 @@ def _doc(store: str, **extra) -> dict:
         "max_failures": 1, **extra}
 
 
-def test_only_each_points_best_trial_by_its_proxy_is_retrained(l552_lut, tmp_path):
+def test_only_each_points_best_trial_by_its_proxy_is_retrained(l552_lut, tmp_path, monkeypatch):
     store = str(tmp_path / "store")
     l552_lut.write(f"{store}/lut")
+    # The retraining of the best fails once after its retrain stage: retried, as a trial is.
+    marker = tmp_path / "fault"
+    monkeypatch.setenv("MICRONAS_TEST_FAIL_AFTER", f"retrain:{marker}")
     lines = []
     summary = Sweep(parse_spec(_doc(store))).run(verbose=0, say=lines.append)
+    assert marker.exists()
 
     rows = ResultsStore(store).read(sweep="best")
     searched = rows[rows["status"] == "searched"]
