@@ -158,7 +158,7 @@ def main() -> None:
                          if i["trained_here"])
             recorded[mode] = {"wall_s": time.perf_counter() - start, "shared_s": shared}
             timings.parent.mkdir(parents=True, exist_ok=True)
-            storage.write_file(str(timings), json.dumps(recorded, indent=2))
+            storage.write_file(str(timings), json.dumps(recorded, indent=2).encode())
     result = compare(ResultsStore(args.store).read(),
                      {m: v["shared_s"] for m, v in recorded.items()})
     for mode, v in recorded.items():
