@@ -133,6 +133,7 @@ def retrain_best(spec: SweepSpec, point: dict, source: dict, provenance: dict,
         trial = _Trial(spec, point, source["params"], int(source["optuna_trial"]),
                        best_key(spec, point), work, state, provenance, predictor,
                        retrained_from=source["trial_key"])
+
         def done(stage, metrics: dict) -> None:
             trial.record(stage)
             _injected_fault(stage.name)
